@@ -1,0 +1,86 @@
+"""The ``ragops`` command line. Subcommands load lazily: ``--help`` imports none of them."""
+
+from __future__ import annotations
+
+import importlib
+import sys
+from typing import Any
+
+import click
+
+from agent.errors import EXIT_FAILED, RagopsError
+
+# name -> (module, attribute, one-line help). The help lives here so that listing the
+# commands does not import them (pydantic, httpx and qdrant code stay unloaded).
+COMMANDS: dict[str, tuple[str, str, str]] = {
+    "plan": ("agent.commands.plan_cmd", "plan", "Show the CPU plan for this or another machine."),
+    "units": ("agent.commands.units_cmd", "units", "Render, install, diff or remove units."),
+    "config": ("agent.commands.config_cmd", "config", "Check or show the configuration."),
+}
+
+
+class LazyGroup(click.Group):
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(COMMANDS)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        entry = COMMANDS.get(cmd_name)
+        if entry is None:
+            return None
+        module = importlib.import_module(entry[0])
+        command = getattr(module, entry[1])
+        assert isinstance(command, click.Command)
+        return command
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        rows = [(name, COMMANDS[name][2]) for name in self.list_commands(ctx)]
+        with formatter.section("Commands"):
+            formatter.write_dl(rows)
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.option(
+    "--config",
+    "config_path",
+    metavar="PATH",
+    default=None,
+    help="Configuration file [default: $RAGOPS_CONFIG or /etc/ragops/ragops.toml].",
+)
+@click.option("--debug", is_flag=True, help="Show tracebacks and debug events.")
+@click.version_option(package_name="ragops", prog_name="ragops")
+@click.pass_context
+def cli(ctx: click.Context, config_path: str | None, debug: bool) -> None:
+    """ragops: run a self-hosted RAG stack (Qdrant, TEI, API, BM25 worker) under systemd.
+
+    Exit codes: 0 ok, 1 failed, 2 usage, 75 another run holds the lock,
+    78 configuration error.
+    """
+    ctx.obj = {"config_path": config_path, "debug": debug}
+
+
+def main(argv: list[str] | None = None) -> None:
+    debug = "--debug" in (argv if argv is not None else sys.argv[1:])
+    try:
+        code: Any = cli.main(args=argv, prog_name="ragops", standalone_mode=False)
+    except click.exceptions.Abort:
+        click.echo("ragops: aborted", err=True)
+        sys.exit(EXIT_FAILED)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
+    except RagopsError as exc:
+        if debug:
+            import traceback
+
+            traceback.print_exc()
+        for line in exc.message.splitlines():
+            click.echo(line if exc.exit_code == 78 else f"ragops: {line}", err=True)
+        sys.exit(exc.exit_code)
+    except KeyboardInterrupt:
+        click.echo("ragops: interrupted", err=True)
+        sys.exit(130)
+    sys.exit(code if isinstance(code, int) else 0)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

@@ -1,0 +1,48 @@
+"""The one place that runs external commands. Builders elsewhere return argv lists."""
+
+from __future__ import annotations
+
+import subprocess
+from dataclasses import dataclass
+
+import structlog
+
+from agent.errors import CommandError
+
+log = structlog.get_logger("ragops.execute")
+
+
+@dataclass(frozen=True)
+class Result:
+    argv: tuple[str, ...]
+    returncode: int
+    stdout: str
+    stderr: str
+
+    @property
+    def ok(self) -> bool:
+        return self.returncode == 0
+
+
+def run(argv: list[str], *, timeout: float = 60.0, check: bool = True) -> Result:
+    """Run ``argv`` (never through a shell), capture its output, bound it in time."""
+    log.debug("command.started", argv=argv)
+    try:
+        proc = subprocess.run(argv, capture_output=True, text=True, timeout=timeout, check=False)
+    except FileNotFoundError:
+        raise CommandError(f"{argv[0]}: command not found; is it installed?") from None
+    except subprocess.TimeoutExpired:
+        raise CommandError(f"{' '.join(argv)}: no answer within {timeout:g}s") from None
+    result = Result(tuple(argv), proc.returncode, proc.stdout, proc.stderr)
+    log.debug("command.finished", argv=argv, returncode=proc.returncode)
+    if check and not result.ok:
+        detail = (proc.stderr.strip() or proc.stdout.strip()).splitlines()
+        raise CommandError(
+            f"{' '.join(argv)} failed with exit {proc.returncode}"
+            + (f": {detail[-1]}" if detail else "")
+        )
+    return result
+
+
+def systemctl(*args: str, timeout: float = 90.0, check: bool = True) -> Result:
+    return run(["systemctl", *args], timeout=timeout, check=check)
