@@ -55,6 +55,11 @@ def cli(ctx: click.Context, config_path: str | None, debug: bool) -> None:
     Exit codes: 0 ok, 1 failed, 2 usage, 75 another run holds the lock,
     78 configuration error.
     """
+    from agent.logconfig import configure, under_journald
+
+    # A command on a terminal shows results, not info events; under systemd the job's
+    # info events are the record of what it did.
+    configure("auto", "debug" if debug else ("info" if under_journald() else "warning"))
     ctx.obj = {"config_path": config_path, "debug": debug}
 
 
