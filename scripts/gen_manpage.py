@@ -20,11 +20,9 @@ def roff(text: str) -> str:
     """Escape text for roff: backslashes, hyphens, and control characters at line starts."""
     text = text.replace("\\", "\\e").replace("-", "\\-")
     lines = []
-    for line in text.splitlines():
-        line = line.strip()
-        if line.startswith((".", "'")):
-            line = "\\&" + line
-        lines.append(line)
+    for raw in text.splitlines():
+        line = raw.strip()
+        lines.append("\\&" + line if line.startswith((".", "'")) else line)
     return "\n".join(lines)
 
 
@@ -32,7 +30,9 @@ def paragraphs(text: str) -> list[str]:
     return [p for p in re.split(r"\n\s*\n", text.strip()) if p.strip()]
 
 
-def option_lines(ctx: click.Context, command: click.Command, *, with_help: bool = False) -> list[str]:
+def option_lines(
+    ctx: click.Context, command: click.Command, *, with_help: bool = False
+) -> list[str]:
     out: list[str] = []
     for param in command.get_params(ctx):
         if param.name == "help" and not with_help:
@@ -45,15 +45,16 @@ def option_lines(ctx: click.Context, command: click.Command, *, with_help: bool 
     return out
 
 
-def command_sections(
-    ctx: click.Context, command: click.Command, path: list[str]
-) -> list[str]:
+def command_sections(ctx: click.Context, command: click.Command, path: list[str]) -> list[str]:
     """One subsection per command, depth first, in the order ``--help`` lists them."""
     out: list[str] = []
     if path:
         usage = " ".join(command.collect_usage_pieces(ctx))
-        out += [".SS " + roff(" ".join(["ragops", *path])), f"\\fBragops {roff(' '.join(path))}\\fR "
-                + roff(usage), ".PP"]
+        out += [
+            ".SS " + roff(" ".join(["ragops", *path])),
+            f"\\fBragops {roff(' '.join(path))}\\fR " + roff(usage),
+            ".PP",
+        ]
         for para in paragraphs(command.help or command.short_help or ""):
             out += [roff(para), ".PP"]
         opts = [line for line in option_lines(ctx, command) if line]

@@ -113,9 +113,7 @@ def ragops_deb() -> Path:
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
     if SKIPPED:
         terminalreporter.write_line("")
-        terminalreporter.write_line(
-            f"E2E SUITE SKIPPED: {SKIPPED[0]}", red=True, bold=True
-        )
+        terminalreporter.write_line(f"E2E SUITE SKIPPED: {SKIPPED[0]}", red=True, bold=True)
     if TIMINGS:
         terminalreporter.write_line("e2e timings:")
         for label, seconds in TIMINGS.items():

@@ -73,17 +73,18 @@ def missing_prerequisites() -> list[str]:
     ):
         if shutil.which(tool) is None:
             missing.append(f"{tool} (apt-get install {package})")
-    if not (CGROUP_ROOT / "systemd" / "cgroup.procs").exists() and not (
-        CGROUP_ROOT / "cgroup.procs"
-    ).exists():
+    if (
+        not (CGROUP_ROOT / "systemd" / "cgroup.procs").exists()
+        and not (CGROUP_ROOT / "cgroup.procs").exists()
+    ):
         missing.append("a writable cgroup hierarchy at /sys/fs/cgroup")
     return missing
 
 
 def parse_mirror(text: str) -> str | None:
     """The first Debian mirror URI in apt sources text (deb822 or one-line format)."""
-    for line in text.splitlines():
-        line = line.strip()
+    for raw in text.splitlines():
+        line = raw.strip()
         match = re.match(r"URIs:\s*(\S+)", line, re.IGNORECASE)
         if match and "security" not in match.group(1):
             return match.group(1)
@@ -96,7 +97,7 @@ def parse_mirror(text: str) -> str | None:
 def apt_mirror(etc: Path = Path("/etc/apt")) -> str:
     """The Debian mirror this machine's apt uses (never a hard-coded host)."""
     files = sorted((etc / "sources.list.d").glob("*.sources"))
-    files += [etc / "sources.list"] + sorted((etc / "sources.list.d").glob("*.list"))
+    files += [etc / "sources.list", *sorted((etc / "sources.list.d").glob("*.list"))]
     for path in files:
         if path.is_file():
             mirror = parse_mirror(path.read_text(encoding="utf-8", errors="replace"))
@@ -386,7 +387,7 @@ class Container:
         self,
         *argv: str,
         check: bool = True,
-        input: str | None = None,  # noqa: A002 - mirrors subprocess.run
+        input: str | None = None,
         timeout: float = 300.0,
     ) -> subprocess.CompletedProcess[str]:
         """Run ``argv`` inside; raise ContainerError with its output when it fails and
@@ -420,8 +421,8 @@ class Container:
             check=True,
         )
         parent = str(Path(dst).parent)
-        unpack = f"mkdir -p {shlex.quote(parent)} && tmp=$(mktemp -d) && tar -C \"$tmp\" -xf - "
-        unpack += f"&& rm -rf {shlex.quote(dst)} && mv \"$tmp\"/* {shlex.quote(dst)} "
+        unpack = f'mkdir -p {shlex.quote(parent)} && tmp=$(mktemp -d) && tar -C "$tmp" -xf - '
+        unpack += f'&& rm -rf {shlex.quote(dst)} && mv "$tmp"/* {shlex.quote(dst)} '
         unpack += '&& rmdir "$tmp"'
         result = subprocess.run(
             self.command("sh", "-ec", unpack), input=pack.stdout, capture_output=True, check=False
@@ -431,7 +432,11 @@ class Container:
 
     def write_file(self, dst: str, text: str, mode: int = 0o644) -> None:
         self.run(
-            "sh", "-ec", f'mkdir -p "$(dirname "$1")"; cat > "$1"; chmod {mode:o} "$1"', "sh", dst,
+            "sh",
+            "-ec",
+            f'mkdir -p "$(dirname "$1")"; cat > "$1"; chmod {mode:o} "$1"',
+            "sh",
+            dst,
             input=text,
         )
 
@@ -469,9 +474,7 @@ class Container:
 
 
 @contextlib.contextmanager
-def booted(
-    tarball: Path | None = None, *, volatile: bool = True
-) -> Iterator[Container]:
+def booted(tarball: Path | None = None, *, volatile: bool = True) -> Iterator[Container]:
     """Extract a fresh rootfs, boot it, and remove everything on exit."""
     root = extract_rootfs(tarball or rootfs_tarball())
     container: Container | None = None

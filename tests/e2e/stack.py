@@ -70,7 +70,10 @@ def stack_config() -> str:
             f"[services.{name}.health]",
         ]
         if name in HEALTH_PATHS:
-            lines += ['type = "http"', f'url = "http://127.0.0.1:{PORTS[name]}{HEALTH_PATHS[name]}"']
+            lines += [
+                'type = "http"',
+                f'url = "http://127.0.0.1:{PORTS[name]}{HEALTH_PATHS[name]}"',
+            ]
             lines += ["start_grace_seconds = 10"]
         else:
             lines += ['type = "none"']

@@ -26,7 +26,7 @@ def make_handler(name: str) -> type[BaseHTTPRequestHandler]:
             self.end_headers()
             self.wfile.write(body)
 
-        def log_message(self, format: str, *args: object) -> None:  # noqa: A002
+        def log_message(self, format: str, *args: object) -> None:
             print(f"{name}: {format % args}", flush=True)
 
     return Handler
