@@ -40,9 +40,8 @@ def test_restarted_container_brings_the_target_back(installed: Container) -> Non
     installed.restart()
     active = installed.run("systemctl", "is-active", "ragops.target", check=False).stdout
     assert active.strip() == "active"
-    # A new boot reached the target on its own (the container's monotonic clock restarts
-    # with it, so the timestamp differs), not the old one left running.
-    assert started_at() != before
+    # The new boot reached the target on its own: it entered it again, later.
+    assert int(started_at()) > int(before)
     states = wait_active(installed, [unit_name(s) for s in SERVICES])
     assert states == {unit_name(s): "active" for s in SERVICES}
     assert installed.show(unit_name("api"), "NRestarts")["NRestarts"] == "0"
