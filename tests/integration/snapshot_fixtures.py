@@ -69,10 +69,14 @@ class QdrantStandin:
         batch = [
             {"id": i, "vector": [float(i % 7)] * dim, "payload": {"n": i}} for i in range(points)
         ]
-        self.call("PUT", f"/collections/{name}/points", params={"wait": "true"}, json={"points": batch})
+        self.call(
+            "PUT", f"/collections/{name}/points", params={"wait": "true"}, json={"points": batch}
+        )
 
     def count(self, name: str) -> int:
-        return int(self.call("POST", f"/collections/{name}/points/count", json={"exact": True})["count"])
+        return int(
+            self.call("POST", f"/collections/{name}/points/count", json={"exact": True})["count"]
+        )
 
     def snapshots(self, name: str) -> list[dict[str, Any]]:
         result: list[dict[str, Any]] = self.call("GET", f"/collections/{name}/snapshots")
@@ -84,11 +88,24 @@ class QdrantStandin:
         self.proc.wait(10)
 
 
-def start_standin(storage: Path, snapshot_size: int = 3 << 20, api_key: str = QDRANT_KEY) -> QdrantStandin:
+def start_standin(
+    storage: Path, snapshot_size: int = 3 << 20, api_key: str = QDRANT_KEY
+) -> QdrantStandin:
     proc = subprocess.Popen(
-        [sys.executable, str(STANDIN), "--port", "0", "--api-key", api_key,
-         "--storage", str(storage), "--snapshot-size", str(snapshot_size)],
-        stdout=subprocess.PIPE, text=True,
+        [
+            sys.executable,
+            str(STANDIN),
+            "--port",
+            "0",
+            "--api-key",
+            api_key,
+            "--storage",
+            str(storage),
+            "--snapshot-size",
+            str(snapshot_size),
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
     )
     assert proc.stdout is not None
     line = proc.stdout.readline()
@@ -117,8 +134,11 @@ class Seaweed:
         import boto3
 
         return boto3.client(
-            "s3", endpoint_url=endpoint or self.endpoint, aws_access_key_id=ACCESS_KEY,
-            aws_secret_access_key=SECRET_KEY, region_name="us-east-1",
+            "s3",
+            endpoint_url=endpoint or self.endpoint,
+            aws_access_key_id=ACCESS_KEY,
+            aws_secret_access_key=SECRET_KEY,
+            region_name="us-east-1",
         )
 
     def keys(self, prefix: str) -> list[str]:
@@ -140,18 +160,46 @@ def weed_binary() -> str:
 def start_weed(directory: Path) -> Seaweed:
     directory.mkdir(parents=True, exist_ok=True)
     identities = directory / "identities.json"
-    identities.write_text(json.dumps({"identities": [{
-        "name": "ragops",
-        "credentials": [{"accessKey": ACCESS_KEY, "secretKey": SECRET_KEY}],
-        "actions": ["Admin", "Read", "Write", "List", "Tagging"],
-    }]}))
+    identities.write_text(
+        json.dumps(
+            {
+                "identities": [
+                    {
+                        "name": "ragops",
+                        "credentials": [{"accessKey": ACCESS_KEY, "secretKey": SECRET_KEY}],
+                        "actions": ["Admin", "Read", "Write", "List", "Tagging"],
+                    }
+                ]
+            }
+        )
+    )
     ports = free_ports(11)
-    names = ["master.port", "volume.port", "filer.port", "s3.port", "admin.port",
-             "master.port.grpc", "volume.port.grpc", "filer.port.grpc", "s3.port.grpc",
-             "admin.port.grpc", "metricsPort"]
-    argv = [weed_binary(), "mini", f"-dir={directory / 'data'}", "-ip=127.0.0.1",
-            "-ip.bind=127.0.0.1", f"-s3.config={identities}", "-master.telemetry=false",
-            "-webdav=false", "-admin.ui=false", "-s3.port.iceberg=0", "-s3.port.lance=0"]
+    names = [
+        "master.port",
+        "volume.port",
+        "filer.port",
+        "s3.port",
+        "admin.port",
+        "master.port.grpc",
+        "volume.port.grpc",
+        "filer.port.grpc",
+        "s3.port.grpc",
+        "admin.port.grpc",
+        "metricsPort",
+    ]
+    argv = [
+        weed_binary(),
+        "mini",
+        f"-dir={directory / 'data'}",
+        "-ip=127.0.0.1",
+        "-ip.bind=127.0.0.1",
+        f"-s3.config={identities}",
+        "-master.telemetry=false",
+        "-webdav=false",
+        "-admin.ui=false",
+        "-s3.port.iceberg=0",
+        "-s3.port.lance=0",
+    ]
     argv += [f"-{n}={p}" for n, p in zip(names, ports, strict=True) if n != "metricsPort"]
     (directory / "data").mkdir(exist_ok=True)
     log = (directory / "weed.log").open("wb")
@@ -174,11 +222,9 @@ def start_weed(directory: Path) -> Seaweed:
 def seaweed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Seaweed]:
     weed = start_weed(tmp_path_factory.mktemp("seaweed"))
     yield weed
-    os.killpg(weed.proc.pid, signal.SIGTERM)
-    try:
-        weed.proc.wait(15)
-    except subprocess.TimeoutExpired:
-        os.killpg(weed.proc.pid, signal.SIGKILL)
+    # Its data is a throw-away temp dir: no need for a graceful (slow) shutdown.
+    os.killpg(weed.proc.pid, signal.SIGKILL)
+    weed.proc.wait(15)
 
 
 @dataclass
@@ -192,19 +238,31 @@ class Ragops:
     def run(self, *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
             [sys.executable, "-m", "agent.cli", "--config", str(self.config), *args],
-            capture_output=True, text=True, timeout=timeout, env=self.env, check=False,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            env=self.env,
+            check=False,
         )
 
     def popen(self, *args: str) -> subprocess.Popen[str]:
         return subprocess.Popen(
             [sys.executable, "-m", "agent.cli", "--config", str(self.config), *args],
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=self.env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=self.env,
         )
 
 
 def write_config(
-    tmp: Path, qdrant: QdrantStandin, target: str, *, endpoint: str | None = None,
-    secret: str = SECRET_KEY, extra: str = "",
+    tmp: Path,
+    qdrant: QdrantStandin,
+    target: str,
+    *,
+    endpoint: str | None = None,
+    secret: str = SECRET_KEY,
+    extra: str = "",
 ) -> Ragops:
     secrets_dir = tmp / "secrets"
     secrets_dir.mkdir(exist_ok=True)
@@ -217,7 +275,7 @@ def write_config(
 state_dir = "{state}"
 [qdrant]
 url = "{qdrant.url}"
-api_key_file = "{secrets_dir / 'qdrant'}"
+api_key_file = "{secrets_dir / "qdrant"}"
 timeout_seconds = 60
 [snapshot]
 target = "{target}"
@@ -225,11 +283,11 @@ part_size_mib = 5
 concurrency = 2
 timeout_seconds = 120
 [snapshot.s3]
-{f'endpoint = "{endpoint}"' if endpoint else ''}
+{f'endpoint = "{endpoint}"' if endpoint else ""}
 allow_http = true
 path_style = true
-access_key_id_file = "{secrets_dir / 's3-id'}"
-secret_access_key_file = "{secrets_dir / 's3-secret'}"
+access_key_id_file = "{secrets_dir / "s3-id"}"
+secret_access_key_file = "{secrets_dir / "s3-secret"}"
 max_retries = 3
 retry_timeout_seconds = 20
 {extra}
