@@ -22,8 +22,21 @@ SPEC_PATH = Path("/work/shared/reference/qdrant-openapi.json")
 if not SPEC_PATH.exists():
     SPEC_PATH = Path(__file__).resolve().parents[1] / "reference" / "qdrant-openapi.json"
 pytestmark = pytest.mark.skipif(not SPEC_PATH.exists(), reason="qdrant-openapi.json not found")
-_SCHEMA_KEYS = {"type", "properties", "items", "anyOf", "oneOf", "allOf", "$ref", "enum",
-                "additionalProperties", "required", "format", "minimum", "maximum"}
+_SCHEMA_KEYS = {
+    "type",
+    "properties",
+    "items",
+    "anyOf",
+    "oneOf",
+    "allOf",
+    "$ref",
+    "enum",
+    "additionalProperties",
+    "required",
+    "format",
+    "minimum",
+    "maximum",
+}
 
 
 def openapi_to_jsonschema(node: Any) -> Any:
@@ -109,7 +122,9 @@ class Recorder:
         self.exchanges.append((response.request, response))
 
 
-def recording_client(qdrant: QdrantStandin, recorder: Recorder, key: str | None = None) -> httpx.Client:
+def recording_client(
+    qdrant: QdrantStandin, recorder: Recorder, key: str | None = None
+) -> httpx.Client:
     return httpx.Client(
         base_url=qdrant.url,
         headers={"api-key": key or qdrant.api_key},
@@ -167,19 +182,37 @@ def test_the_stand_ins_other_answers_match_the_spec(qdrant: QdrantStandin) -> No
     spec = Spec()
     recorder = Recorder()
     with recording_client(qdrant, recorder) as http:
-        http.put("/collections/multi", json={
-            "vectors": {"dense": {"size": 3, "distance": "Cosine"}},
-            "sparse_vectors": {"bm25": {}},
-        })
-        http.put("/collections/multi/points", params={"wait": "true"}, json={"points": [
-            {"id": 1, "vector": {"dense": [1, 0, 0], "bm25": {"indices": [3], "values": [0.5]}},
-             "payload": {"t": "a"}},
-            {"id": "550e8400-e29b-41d4-a716-446655440000", "vector": {"dense": [0, 1, 0]}},
-        ]})
-        http.put("/collections/multi/points", params={"wait": "true"}, json={
-            "batch": {"ids": [2, 3], "vectors": {"dense": [[1, 1, 0], [0, 0, 1]]}},
-        })
-        http.put("/collections/multi/points", json={"points": [{"id": 9, "vector": {"dense": [1]}}]})
+        http.put(
+            "/collections/multi",
+            json={
+                "vectors": {"dense": {"size": 3, "distance": "Cosine"}},
+                "sparse_vectors": {"bm25": {}},
+            },
+        )
+        http.put(
+            "/collections/multi/points",
+            params={"wait": "true"},
+            json={
+                "points": [
+                    {
+                        "id": 1,
+                        "vector": {"dense": [1, 0, 0], "bm25": {"indices": [3], "values": [0.5]}},
+                        "payload": {"t": "a"},
+                    },
+                    {"id": "550e8400-e29b-41d4-a716-446655440000", "vector": {"dense": [0, 1, 0]}},
+                ]
+            },
+        )
+        http.put(
+            "/collections/multi/points",
+            params={"wait": "true"},
+            json={
+                "batch": {"ids": [2, 3], "vectors": {"dense": [[1, 1, 0], [0, 0, 1]]}},
+            },
+        )
+        http.put(
+            "/collections/multi/points", json={"points": [{"id": 9, "vector": {"dense": [1]}}]}
+        )
         http.post("/collections/multi/points/scroll", json={"limit": 2, "with_vector": True})
         http.post("/collections/multi/points/scroll", json={"limit": 2, "offset": 3})
         http.post("/collections/multi/points", json={"ids": [1, 2], "with_payload": True})
