@@ -16,6 +16,11 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "plan": ("agent.commands.plan_cmd", "plan", "Show the CPU plan for this or another machine."),
     "units": ("agent.commands.units_cmd", "units", "Render, install, diff or remove units."),
     "config": ("agent.commands.config_cmd", "config", "Check or show the configuration."),
+    "snapshot": (
+        "agent.commands.snapshot_cmd",
+        "snapshot",
+        "Create, list, verify, restore or prune Qdrant snapshots.",
+    ),
 }
 
 
