@@ -16,6 +16,11 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "plan": ("agent.commands.plan_cmd", "plan", "Show the CPU plan for this or another machine."),
     "units": ("agent.commands.units_cmd", "units", "Render, install, diff or remove units."),
     "config": ("agent.commands.config_cmd", "config", "Check or show the configuration."),
+    "migrate": (
+        "agent.commands.migrate_cmd",
+        "migrate",
+        "Copy an embedded Qdrant (local mode) into the Qdrant server.",
+    ),
 }
 
 
