@@ -21,6 +21,11 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
         "migrate",
         "Copy an embedded Qdrant (local mode) into the Qdrant server.",
     ),
+    "snapshot": (
+        "agent.commands.snapshot_cmd",
+        "snapshot",
+        "Create, list, verify, restore or prune Qdrant snapshots.",
+    ),
 }
 
 

@@ -255,6 +255,8 @@ class S3Settings(_Model):
     allow_http: bool = False
     access_key_id_file: AbsPath | None = None
     secret_access_key_file: AbsPath | None = None
+    max_retries: Annotated[int, Field(ge=0, le=100)] = 10
+    retry_timeout_seconds: PositiveSeconds = 180.0
 
 
 class RetentionSettings(_Model):

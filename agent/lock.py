@@ -1,0 +1,36 @@
+"""Job locks: one run of a job at a time, across processes (flock, released on exit)."""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+from agent.errors import LockedError, RagopsError
+
+
+@contextlib.contextmanager
+def hold_lock(path: Path, job: str) -> Iterator[None]:
+    """Hold ``path`` exclusively or raise LockedError (exit 75) at once, without waiting."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    except PermissionError:
+        raise RagopsError(f"{path}: permission denied; run as root or as the ragops user") from None
+    except OSError as exc:
+        raise RagopsError(f"{path}: cannot open the lock file: {exc.strerror}") from None
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.pread(fd, 32, 0).decode(errors="replace").strip() or "unknown"
+            raise LockedError(
+                f"another {job} run holds {path} (pid {holder}); try again later"
+            ) from None
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        yield
+    finally:
+        os.close(fd)

@@ -1,0 +1,221 @@
+"""Qdrant's REST API, exactly the operations ragops uses (see qdrant-openapi.json).
+
+Every failure becomes a ``QdrantError`` with one line naming the request and Qdrant's answer.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+from urllib.parse import quote
+
+from agent.errors import RagopsError
+
+if TYPE_CHECKING:
+    import httpx
+
+
+class QdrantError(RagopsError):
+    """Qdrant refused a request or could not be reached."""
+
+
+@dataclass(frozen=True)
+class SnapshotInfo:
+    name: str
+    size: int
+    checksum: str | None
+    creation_time: str | None
+
+
+def _seg(value: str) -> str:
+    return quote(value, safe="")
+
+
+class QdrantClient:
+    """A thin client over one httpx.Client (built by agent.http.make_client)."""
+
+    def __init__(self, client: httpx.Client, base_url: str) -> None:
+        self.client = client
+        self.base_url = base_url
+
+    @classmethod
+    def connect(cls, base_url: str, api_key: str | None, timeout: float) -> QdrantClient:
+        from agent.http import make_client
+
+        return cls(make_client(base_url, api_key=api_key, timeout=timeout), base_url)
+
+    def close(self) -> None:
+        self.client.close()
+
+    def __enter__(self) -> QdrantClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- plumbing --
+
+    def _describe(self, method: str, path: str) -> str:
+        return f"Qdrant at {self.base_url}: {method} {path}"
+
+    def _request(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: dict[str, str] | None = None,
+        json: Any = None,
+        expect: tuple[int, ...] = (200,),
+    ) -> Any:
+        import httpx
+
+        try:
+            response = self.client.request(method, path, params=params, json=json)
+        except httpx.TimeoutException:
+            raise QdrantError(f"{self._describe(method, path)}: no answer in time") from None
+        except httpx.HTTPError as exc:
+            raise QdrantError(f"{self._describe(method, path)}: {_reason(exc)}") from None
+        self._check(method, path, response, expect)
+        if response.status_code == 202:
+            return None
+        try:
+            return response.json().get("result")
+        except ValueError:
+            raise QdrantError(f"{self._describe(method, path)}: answer is not JSON") from None
+
+    def _check(
+        self, method: str, path: str, response: httpx.Response, expect: tuple[int, ...]
+    ) -> None:
+        if response.status_code in expect:
+            return
+        detail = ""
+        with contextlib.suppress(Exception):
+            response.read()
+            detail = str(response.json()["status"]["error"])
+        if not detail:
+            with contextlib.suppress(Exception):
+                detail = response.text.strip()[:200]
+        hint = ""
+        if response.status_code in (401, 403):
+            hint = " (check qdrant.api_key_file or the qdrant-api-key credential)"
+        raise QdrantError(
+            f"{self._describe(method, path)} answered {response.status_code}"
+            + (f": {detail}" if detail else "")
+            + hint
+        )
+
+    # -- operations --
+
+    def version(self) -> str:
+        """GET / (operation ``root``): the server's version."""
+        import httpx
+
+        try:
+            response = self.client.get("/")
+        except httpx.HTTPError as exc:
+            raise QdrantError(f"{self._describe('GET', '/')}: {_reason(exc)}") from None
+        self._check("GET", "/", response, (200,))
+        return str(response.json()["version"])
+
+    def list_collections(self) -> list[str]:
+        result = self._request("GET", "/collections")
+        return sorted(str(c["name"]) for c in result["collections"])
+
+    def collection_exists(self, collection: str) -> bool:
+        import httpx
+
+        path = f"/collections/{_seg(collection)}"
+        try:
+            response = self.client.get(path)
+        except httpx.HTTPError as exc:
+            raise QdrantError(f"{self._describe('GET', path)}: {_reason(exc)}") from None
+        if response.status_code == 404:
+            return False
+        self._check("GET", path, response, (200,))
+        return True
+
+    def count(self, collection: str) -> int:
+        path = f"/collections/{_seg(collection)}/points/count"
+        result = self._request("POST", path, json={"exact": True})
+        return int(result["count"])
+
+    def create_snapshot(self, collection: str) -> SnapshotInfo:
+        path = f"/collections/{_seg(collection)}/snapshots"
+        result = self._request("POST", path, params={"wait": "true"})
+        return _snapshot_info(result)
+
+    def list_snapshots(self, collection: str) -> list[SnapshotInfo]:
+        path = f"/collections/{_seg(collection)}/snapshots"
+        return [_snapshot_info(item) for item in self._request("GET", path)]
+
+    def delete_snapshot(self, collection: str, name: str) -> None:
+        path = f"/collections/{_seg(collection)}/snapshots/{_seg(name)}"
+        self._request("DELETE", path, params={"wait": "true"}, expect=(200, 202))
+
+    @contextlib.contextmanager
+    def download_snapshot(
+        self, collection: str, name: str, chunk_size: int
+    ) -> Iterator[Iterator[bytes]]:
+        """The snapshot's bytes as they arrive; the response closes with the context."""
+        import httpx
+
+        path = f"/collections/{_seg(collection)}/snapshots/{_seg(name)}"
+        try:
+            with self.client.stream("GET", path) as response:
+                self._check("GET", path, response, (200,))
+                yield _guarded(response.iter_raw(chunk_size), self._describe("GET", path))
+        except httpx.TimeoutException:
+            raise QdrantError(f"{self._describe('GET', path)}: no data in time") from None
+        except httpx.HTTPError as exc:
+            raise QdrantError(f"{self._describe('GET', path)}: {_reason(exc)}") from None
+
+    def upload_snapshot(
+        self,
+        collection: str,
+        body: Iterable[bytes],
+        *,
+        content_type: str,
+        content_length: int,
+        checksum: str,
+    ) -> None:
+        """POST .../snapshots/upload (recover_from_uploaded_snapshot), body streamed."""
+        import httpx
+
+        path = f"/collections/{_seg(collection)}/snapshots/upload"
+        params = {"wait": "true", "priority": "snapshot", "checksum": checksum}
+        headers = {"content-type": content_type, "content-length": str(content_length)}
+        try:
+            response = self.client.post(path, params=params, content=body, headers=headers)
+        except httpx.TimeoutException:
+            raise QdrantError(f"{self._describe('POST', path)}: no answer in time") from None
+        except httpx.HTTPError as exc:
+            raise QdrantError(f"{self._describe('POST', path)}: {_reason(exc)}") from None
+        self._check("POST", path, response, (200, 202))
+
+
+def _guarded(chunks: Iterator[bytes], what: str) -> Iterator[bytes]:
+    import httpx
+
+    try:
+        yield from chunks
+    except httpx.HTTPError as exc:
+        raise QdrantError(f"{what}: download broke off: {_reason(exc)}") from None
+
+
+def _snapshot_info(item: dict[str, Any]) -> SnapshotInfo:
+    return SnapshotInfo(
+        name=str(item["name"]),
+        size=int(item["size"]),
+        checksum=item.get("checksum"),
+        creation_time=item.get("creation_time"),
+    )
+
+
+def _reason(exc: Exception) -> str:
+    text = str(exc).strip()
+    name = type(exc).__name__
+    if "Connection refused" in text or "connect" in name.lower():
+        return "cannot connect (is Qdrant running, and is qdrant.url right?)"
+    return f"{name}: {text}" if text else name
