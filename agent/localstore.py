@@ -88,10 +88,26 @@ def unpickle_point(blob: bytes) -> JsonPoint:
     fields = obj.__dict__ if isinstance(obj, _Model) else obj
     if not isinstance(fields, dict) or "id" not in fields:
         raise pickle.UnpicklingError("a stored point has no id")
-    point: JsonPoint = {"id": normalize_id(fields["id"]), "vector": to_json(fields.get("vector"))}
+    vector = vector_json(fields.get("vector"))
+    point: JsonPoint = {"id": normalize_id(fields["id"]), "vector": vector}
     payload = fields.get("payload")
     point["payload"] = to_json(payload) if payload is not None else {}
     return point
+
+
+def vector_json(value: Any) -> Any:
+    """A stored vector (dense, multi, sparse or a map of them) -> JSON; floats stay as they are.
+
+    Called for every point: a list of numbers is returned without visiting each number.
+    """
+    if isinstance(value, list):
+        first = value[0] if value else None
+        if not isinstance(first, list | tuple) and not hasattr(first, "tolist"):
+            return value
+        return [vector_json(v) for v in value]
+    if isinstance(value, dict):
+        return {str(k): vector_json(v) for k, v in value.items()}
+    return to_json(value)
 
 
 def to_json(value: Any) -> Any:

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Protocol
 
 import structlog
 
-from agent import qdrantpoints as qp
+from agent.errors import RagopsError
 from agent.files import read_text_or_none, write_atomic
 from agent.migration import (
     CollectionProgress,
@@ -32,9 +32,8 @@ from agent.migration import (
 )
 
 if TYPE_CHECKING:
-    import httpx
-
     from agent.localstore import LocalStore
+    from agent.qdrant import QdrantClient
 
 log = structlog.get_logger("ragops.migrate")
 MAX_PROBLEMS_SHOWN = 5
@@ -98,7 +97,7 @@ class MigrationReport:
 
 def run_migration(
     store: LocalStore,
-    client: httpx.Client,
+    client: QdrantClient,
     options: MigrateOptions,
     progress: Progress | None = None,
 ) -> MigrationReport:
@@ -108,7 +107,7 @@ def run_migration(
     )
     state = _start_state(store, client, options, state_path)
     names = list(state.collections)
-    remote_counts = {name: qp.count_points(client, name) for name in names}
+    remote_counts = {name: client.count_or_none(name) for name in names}
     resumed = {n for n, p in state.collections.items() if p.created} if options.resume else set()
     for name in resumed:
         if remote_counts[name] is None:
@@ -118,23 +117,39 @@ def run_migration(
     actions = plan_targets(names, remote_counts, overwrite=options.overwrite, resumed=resumed)
     _save(state_path, state)
 
-    reports = []
-    for name in names:
+    run = _Run(store, client, options, state, state_path, progress)
+    try:
+        reports = [run.migrate(name, actions[name]) for name in names]
+    except RagopsError as exc:
+        raise RagopsError(
+            f"{exc.message}; then continue with --resume (state in {state_path})",
+            exit_code=exc.exit_code,
+        ) from None
+    result = MigrationReport(state_path, reports)
+    if result.ok:
+        # A verified migration needs no resume; keeping the file would only mislead a rerun.
+        with contextlib.suppress(FileNotFoundError):
+            state_path.unlink()
+    return result
+
+
+@dataclass
+class _Run:
+    store: LocalStore
+    client: QdrantClient
+    options: MigrateOptions
+    state: MigrationState
+    state_path: Path
+    progress: Progress
+
+    def migrate(self, name: str, action: TargetAction) -> CollectionReport:
         started = time.monotonic()
-        report = CollectionReport(name, str(actions[name]))
-        _prepare_target(store, client, name, actions[name])
-        state.collections[name].created = True
-        _save(state_path, state)
-        report.copied, report.resumed_after_batch = _copy(
-            store,
-            client,
-            name,
-            batch_size=options.batch_size,
-            state=state,
-            state_path=state_path,
-            progress=progress,
-        )
-        _verify(store, client, name, options.sample_size, report)
+        report = CollectionReport(name, str(action))
+        self.prepare_target(name, action)
+        self.state.collections[name].created = True
+        self.save()
+        report.copied, report.resumed_after_batch = self.copy(name)
+        verify_collection(self.store, self.client, name, self.options.sample_size, report)
         report.seconds = time.monotonic() - started
         log.info(
             "migrate.collection.finished",
@@ -144,18 +159,47 @@ def run_migration(
             ok=report.ok,
             seconds=round(report.seconds, 3),
         )
-        reports.append(report)
+        return report
 
-    result = MigrationReport(state_path, reports)
-    if result.ok:
-        # A verified migration needs no resume; keeping the file would only mislead a rerun.
-        with contextlib.suppress(FileNotFoundError):
-            state_path.unlink()
-    return result
+    def prepare_target(self, name: str, action: TargetAction) -> None:
+        body = collection_body(self.store.collection(name).config)
+        if action is TargetAction.RECREATE:
+            self.client.delete_collection(name)
+        if action in (TargetAction.CREATE, TargetAction.RECREATE):
+            self.client.create_collection(name, body)
+            log.info("migrate.collection.created", collection=name, action=str(action))
+
+    def copy(self, name: str) -> tuple[int, int]:
+        """Copy the batches not yet committed; returns (points sent, batches committed before)."""
+        done = self.state.collections[name]
+        earlier = done.batches
+        if done.done:
+            return 0, earlier
+        sent = 0
+        self.progress.start(name, done.fingerprint["rows"], done.points)
+        try:
+            batches = self.store.batches(name, self.options.batch_size, done.after_rowid)
+            for batch in batches:
+                self.client.upsert_points(name, batch.points)
+                # Recorded only once Qdrant applied the batch (wait=true): a run killed in
+                # between replays this one batch, and upserts by id make the replay harmless.
+                self.state.record_batch(name, batch.last_rowid, len(batch.points))
+                self.save()
+                sent += len(batch.points)
+                self.progress.advance(len(batch.points))
+                log.debug("migrate.batch.committed", collection=name, batch=done.batches)
+        finally:
+            self.progress.finish()
+        done.done = True
+        self.save()
+        return sent, earlier
+
+    def save(self) -> None:
+        _save(self.state_path, self.state)
 
 
 def _start_state(
-    store: LocalStore, client: httpx.Client, options: MigrateOptions, state_path: Path
+    store: LocalStore, client: QdrantClient, options: MigrateOptions, state_path: Path
 ) -> MigrationState:
     text = read_text_or_none(state_path)
     previous = None
@@ -195,56 +239,11 @@ def _start_state(
     )
 
 
-def _prepare_target(
-    store: LocalStore, client: httpx.Client, name: str, action: TargetAction
-) -> None:
-    body = collection_body(store.collection(name).config)
-    if action is TargetAction.RECREATE:
-        qp.delete_collection(client, name)
-    if action in (TargetAction.CREATE, TargetAction.RECREATE):
-        qp.create_collection(client, name, body)
-        log.info("migrate.collection.created", collection=name, action=str(action))
-
-
-def _copy(
-    store: LocalStore,
-    client: httpx.Client,
-    name: str,
-    *,
-    batch_size: int,
-    state: MigrationState,
-    state_path: Path,
-    progress: Progress,
-) -> tuple[int, int]:
-    """Copy the batches not yet committed; returns (points sent, batches committed before)."""
-    done = state.collections[name]
-    earlier = done.batches
-    if done.done:
-        return 0, earlier
-    sent = 0
-    progress.start(name, done.fingerprint["rows"], done.points)
-    try:
-        for batch in store.batches(name, batch_size, after_rowid=done.after_rowid):
-            qp.upsert_points(client, name, batch.points)
-            # Recorded only after Qdrant applied the batch (wait=true): a run killed in between
-            # replays this batch, and upserts by id make the replay harmless.
-            state.record_batch(name, batch.last_rowid, len(batch.points))
-            _save(state_path, state)
-            sent += len(batch.points)
-            progress.advance(len(batch.points))
-            log.debug("migrate.batch.committed", collection=name, batch=done.batches)
-    finally:
-        progress.finish()
-    done.done = True
-    _save(state_path, state)
-    return sent, earlier
-
-
-def _verify(
-    store: LocalStore, client: httpx.Client, name: str, sample_size: int, report: CollectionReport
+def verify_collection(
+    store: LocalStore, client: QdrantClient, name: str, sample_size: int, report: CollectionReport
 ) -> None:
     report.local_count = store.count(name)
-    report.remote_count = qp.count_points(client, name)
+    report.remote_count = client.count_or_none(name)
     if report.remote_count != report.local_count:
         report.problems.append(
             f"point count differs: {report.local_count} in the store, "
@@ -256,7 +255,7 @@ def _verify(
     for start in range(0, len(sample), 256):
         chunk = sample[start : start + 256]
         remote = {
-            _id_key(p["id"]): p for p in qp.retrieve_points(client, name, [p["id"] for p in chunk])
+            _id_key(p["id"]): p for p in client.retrieve_points(name, [p["id"] for p in chunk])
         }
         for point in chunk:
             report.problems.extend(compare_point(point, remote.get(_id_key(point["id"])), specs))

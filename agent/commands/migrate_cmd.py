@@ -11,7 +11,8 @@ import click
 from agent.commands.common import load_config
 
 if TYPE_CHECKING:
-    from agent.migrator import MigrationReport
+    from agent.config import Settings
+    from agent.qdrant import QdrantClient
 
 
 @click.command()
@@ -66,10 +67,9 @@ def migrate(  # noqa: PLR0917 (one parameter per click option)
     verified, 1 failed or a verify mismatch, 75 the store is in use, 78 configuration error.
     """
     from agent.credentials import read_credential
-    from agent.errors import RagopsError
-    from agent.http import make_client
     from agent.localstore import LocalStore
     from agent.migrator import MigrateOptions, render_summary, run_migration
+    from agent.qdrant import QdrantClient
 
     settings = load_config(ctx)
     if resume and overwrite:
@@ -77,7 +77,6 @@ def migrate(  # noqa: PLR0917 (one parameter per click option)
     url = (to_url or settings.qdrant.url).rstrip("/")
     if not url.startswith(("http://", "https://")):
         raise click.BadParameter(f"{url!r} is not an http(s) URL", param_hint="--to")
-    snapshot_create = _snapshot_function() if snapshot else None
     api_key = read_credential("qdrant-api-key", settings.qdrant.api_key_file, "qdrant.api_key_file")
     options = MigrateOptions(
         from_path=from_path,
@@ -91,42 +90,39 @@ def migrate(  # noqa: PLR0917 (one parameter per click option)
     )
     with (
         LocalStore.open(from_path) as store,
-        make_client(url, api_key=api_key, timeout=settings.qdrant.timeout_seconds) as client,
+        QdrantClient.connect(url, api_key, settings.qdrant.timeout_seconds) as qdrant,
     ):
-        report = run_migration(store, client, options, _progress())
-    for line in render_summary(report):
-        click.echo(line)
-    if not report.ok:
-        return 1
-    if snapshot_create is not None:
-        try:
-            _take_snapshots(snapshot_create, settings, report)
-        except RagopsError as exc:
-            raise RagopsError(f"migrated and verified, but the snapshot failed: {exc}") from None
+        report = run_migration(store, qdrant, options, _progress())
+        for line in render_summary(report):
+            click.echo(line)
+        if not report.ok:
+            return 1
+        if snapshot:
+            _take_snapshots(settings, qdrant, [c.name for c in report.collections])
     return 0
 
 
-def _snapshot_function() -> Any:
-    # Checked before copying anything, so a missing piece fails fast instead of after hours.
-    try:
-        from agent import snapshots  # type: ignore[attr-defined, unused-ignore]
-    except ImportError:
-        snapshots = None
-    create = getattr(snapshots, "create_snapshots", None)
-    if create is None:
-        from agent.errors import RagopsError
+def _take_snapshots(settings: Settings, qdrant: QdrantClient, names: list[str]) -> None:
+    """Through the snapshot code, to the configured target, under the snapshot job's lock."""
+    from agent.commands.snapshot_cmd import LOCK_NAME
+    from agent.errors import RagopsError
+    from agent.lock import hold_lock
+    from agent.snapshots import Job, create_snapshots
+    from agent.storage import Target
 
-        raise RagopsError(
-            "--snapshot needs the snapshot code (agent/snapshots.py), missing from this build; "
-            "migrate without it, then run `ragops snapshot create`"
-        )
-    return create
-
-
-def _take_snapshots(create: Any, settings: Any, report: MigrationReport) -> None:
-    names = [c.name for c in report.collections]
-    create(settings, collections=names)
-    click.echo(f"snapshot taken of {', '.join(names)}")
+    state_dir = Path(settings.ragops.state_dir)
+    job = Job(
+        qdrant=qdrant,
+        target=Target.from_settings(settings.snapshot),
+        state_dir=state_dir,
+        timeout_seconds=settings.snapshot.timeout_seconds,
+    )
+    with hold_lock(state_dir / LOCK_NAME, "ragops snapshot"):
+        done, failures = create_snapshots(job, names)
+    for manifest in done:
+        click.echo(f"snapshot {manifest.id}: {manifest.points_count} points")
+    if failures:
+        raise RagopsError("migrated and verified, but the snapshot failed: " + "; ".join(failures))
 
 
 class _Bar:

@@ -1,0 +1,259 @@
+"""``ragops migrate`` end to end: a local-mode store into the Qdrant stand-in, as a subprocess."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from localstore_builder import build_store, expected_points
+from qdrant_client import QdrantClient
+
+from agent.errors import EXIT_LOCKED
+from agent.localstore import LocalStore
+from agent.migration import state_file_name
+
+REPO = Path(__file__).resolve().parents[2]
+STANDIN = REPO / "tests" / "standins" / "qdrant.py"
+COUNTS = {"docs": 60_000, "hybrid": 30_000, "splade": 10_000}  # 100k points in all
+
+
+@pytest.fixture(scope="module")
+def big_store(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("big") / "db"
+    build_store(path, COUNTS)
+    return path
+
+
+@pytest.fixture
+def standin() -> Iterator[str]:
+    proc = subprocess.Popen(
+        [sys.executable, str(STANDIN), "--port", "0"],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert proc.stdout is not None
+        line = proc.stdout.readline()
+        assert line.startswith("READY "), line
+        yield f"http://127.0.0.1:{int(line.split()[1])}"
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
+@pytest.fixture
+def config(tmp_path: Path, standin: str) -> Path:
+    path = tmp_path / "ragops.toml"
+    path.write_text(f'[ragops]\nstate_dir = "{tmp_path}/state"\n[qdrant]\nurl = "{standin}"\n')
+    return path
+
+
+def ragops(config: Path, *args: str) -> list[str]:
+    return [sys.executable, "-m", "agent.cli", "--config", str(config), *args]
+
+
+def run(config: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        ragops(config, *args), capture_output=True, text=True, check=False, cwd=REPO, timeout=300
+    )
+
+
+def all_points(url: str, collection: str) -> list[dict[str, Any]]:
+    points: list[dict[str, Any]] = []
+    offset: Any = None
+    with httpx.Client(base_url=url, timeout=60) as client:
+        while True:
+            body: dict[str, Any] = {"limit": 10_000, "with_payload": True, "with_vector": True}
+            if offset is not None:
+                body["offset"] = offset
+            result = client.post(f"/collections/{collection}/points/scroll", json=body).json()
+            points += result["result"]["points"]
+            offset = result["result"]["next_page_offset"]
+            if offset is None:
+                return points
+
+
+def stored_points(store: Path, name: str) -> dict[Any, dict[str, Any]]:
+    # LocalStore's reading is checked against the generated points in test_localstore.py.
+    with LocalStore.open(store) as local:
+        return {p["id"]: p for batch in local.batches(name, 10_000) for p in batch.points}
+
+
+def assert_same_points(url: str, store: Path, name: str, count: int) -> None:
+    """Every point on the server, once, equal to the one in the store; nothing else."""
+    remote = all_points(url, name)
+    ids = [p["id"] for p in remote]
+    assert len(ids) == len(set(ids)) == count
+    # The stand-in keeps what it was sent, so equality is exact (no float tolerance needed).
+    assert {p["id"]: p for p in remote} == stored_points(store, name)
+
+
+def test_migrates_100k_points_of_dense_named_and_sparse_collections(
+    big_store: Path, config: Path, standin: str
+) -> None:
+    started = time.monotonic()
+    proc = run(config, "migrate", "--from-path", str(big_store), "--batch-size", "1000")
+    elapsed = time.monotonic() - started
+    assert proc.returncode == 0, proc.stderr
+    print(f"migrated 100k points in {elapsed:.1f}s")  # figure for docs/migrate.md (pytest -s)
+    lines = proc.stdout.splitlines()
+    assert len(lines) == 3
+    assert all("; ok (" in line for line in lines), lines
+    for name, count in COUNTS.items():
+        assert_same_points(standin, big_store, name, count)
+    with httpx.Client(base_url=standin) as client:
+        params = client.get("/collections/hybrid").json()["result"]["config"]["params"]
+    assert params["vectors"]["body"] == {"size": 16, "distance": "Euclid"}
+    assert params["sparse_vectors"] == {"bm25": {"modifier": "idf"}}
+    # A verified run leaves no state behind: nothing to resume.
+    assert list((config.parent / "state").glob("migrate-*.json")) == []
+
+
+def wait_for_batches(state_file: Path, collection: str, batches: int, proc: Any) -> int:
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        assert proc.poll() is None, "the run finished before it could be interrupted"
+        try:
+            progress = json.loads(state_file.read_text())["collections"][collection]
+        except (FileNotFoundError, json.JSONDecodeError, KeyError):
+            progress = {"batches": 0}
+        if progress["batches"] >= batches:
+            return int(progress["batches"])
+        time.sleep(0.01)
+    raise AssertionError("no progress")
+
+
+def test_a_killed_run_resumes_from_its_last_batch_without_duplicates_or_gaps(
+    big_store: Path, config: Path, standin: str
+) -> None:
+    state_file = config.parent / "state" / state_file_name(str(big_store.resolve()), standin)
+    proc = subprocess.Popen(
+        ragops(config, "migrate", "--from-path", str(big_store), "--batch-size", "1000"),
+        cwd=REPO,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        wait_for_batches(state_file, "docs", 50, proc)  # 50k of 100k points
+        os.kill(proc.pid, signal.SIGKILL)
+    finally:
+        proc.wait(timeout=30)
+    assert proc.returncode == -signal.SIGKILL
+    committed = json.loads(state_file.read_text())["collections"]["docs"]["points"]
+    assert 50_000 <= committed < 60_000
+
+    again = run(config, "migrate", "--from-path", str(big_store))
+    assert again.returncode == 1
+    assert "add --resume to continue it" in again.stderr
+
+    resumed = run(config, "migrate", "--from-path", str(big_store), "--resume")
+    assert resumed.returncode == 0, resumed.stderr
+    docs_line = resumed.stdout.splitlines()[0]
+    assert f"{60_000 - committed} points copied, resumed after batch" in docs_line
+    for name, count in COUNTS.items():
+        assert_same_points(standin, big_store, name, count)
+    assert not state_file.exists()
+
+
+@pytest.fixture
+def small_store(tmp_path: Path) -> Path:
+    path = tmp_path / "small"
+    build_store(path, {"docs": 300, "splade": 40})
+    return path
+
+
+def test_a_target_that_already_has_data_is_refused_unless_overwrite(
+    small_store: Path, config: Path, standin: str
+) -> None:
+    with httpx.Client(base_url=standin) as client:
+        client.put("/collections/docs", json={"vectors": {"size": 32, "distance": "Cosine"}})
+        point = {"id": 999_999, "vector": [0.5] * 32, "payload": {"keep": True}}
+        client.put("/collections/docs/points?wait=true", json={"points": [point]})
+
+    proc = run(config, "migrate", "--from-path", str(small_store))
+    assert proc.returncode == 1
+    assert proc.stderr.strip() == (
+        "ragops: target collection already has data: docs (1 points); pass --overwrite to "
+        "replace it, or migrate other collections with --collection"
+    )
+    assert [p["id"] for p in all_points(standin, "docs")] == [999_999]
+    with httpx.Client(base_url=standin) as client:
+        assert client.get("/collections/splade").status_code == 404  # nothing done at all
+
+    proc = run(config, "migrate", "--from-path", str(small_store), "--overwrite")
+    assert proc.returncode == 0, proc.stderr
+    assert_same_points(standin, small_store, "docs", 300)
+    assert_same_points(standin, small_store, "splade", 40)
+
+
+def test_only_the_named_collections_are_migrated(
+    small_store: Path, config: Path, standin: str
+) -> None:
+    proc = run(config, "migrate", "--from-path", str(small_store), "--collection", "splade")
+    assert proc.returncode == 0, proc.stderr
+    assert_same_points(standin, small_store, "splade", 40)
+    with httpx.Client(base_url=standin) as client:
+        assert client.get("/collections/docs").status_code == 404
+
+
+def test_a_store_in_use_by_the_api_is_refused_with_exit_75(small_store: Path, config: Path) -> None:
+    api = QdrantClient(path=str(small_store))
+    try:
+        proc = run(config, "migrate", "--from-path", str(small_store))
+    finally:
+        api.close()
+    assert proc.returncode == EXIT_LOCKED
+    assert "already accessed by another instance" in proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize(
+    "setup,message",
+    [
+        ("missing", "no such directory"),
+        ("empty", "not a qdrant-client local-mode store (no meta.json)"),
+        ("unreachable", "cannot connect"),
+        ("resume", "nothing to resume"),
+    ],
+)
+def test_bad_input_gets_one_line_and_exit_1(
+    small_store: Path, config: Path, tmp_path: Path, setup: str, message: str
+) -> None:
+    args = ["migrate", "--from-path", str(small_store)]
+    if setup == "missing":
+        args[2] = str(tmp_path / "nope")
+    elif setup == "empty":
+        (tmp_path / "empty").mkdir()
+        args[2] = str(tmp_path / "empty")
+    elif setup == "unreachable":
+        args += ["--to", "http://127.0.0.1:9"]
+    else:
+        args.append("--resume")
+    proc = run(config, *args)
+    assert proc.returncode == 1
+    assert message in proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1
+    assert "Traceback" not in proc.stderr
+
+
+def test_the_migrated_store_is_left_unchanged(small_store: Path, config: Path) -> None:
+    before = {p: p.read_bytes() for p in small_store.rglob("*") if p.is_file()}
+    assert run(config, "migrate", "--from-path", str(small_store)).returncode == 0
+    after = {p: p.read_bytes() for p in small_store.rglob("*") if p.is_file()}
+    assert after == before
+    client = QdrantClient(path=str(small_store))
+    try:
+        assert client.count("docs").count == 300
+        payload = client.retrieve("docs", [0])[0].payload
+        assert payload == expected_points("docs", 1)[0]["payload"]
+    finally:
+        client.close()
