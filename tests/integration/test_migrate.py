@@ -257,3 +257,35 @@ def test_the_migrated_store_is_left_unchanged(small_store: Path, config: Path) -
         assert payload == expected_points("docs", 1)[0]["payload"]
     finally:
         client.close()
+
+
+def test_verify_reports_changed_payloads_vectors_and_counts(
+    small_store: Path, standin: str, tmp_path: Path
+) -> None:
+    from agent.migrator import CollectionReport, MigrateOptions, run_migration, verify_collection
+    from agent.qdrant import QdrantClient as Qdrant
+
+    options = MigrateOptions(
+        from_path=small_store,
+        to_url=standin,
+        collections=["splade"],
+        batch_size=7,
+        state_dir=tmp_path / "state",
+    )
+    with LocalStore.open(small_store) as store, Qdrant.connect(standin, None, 30) as qdrant:
+        assert run_migration(store, qdrant, options).ok
+        tampered = next(store.batches("splade", 2)).points
+        tampered[0]["payload"] = {"changed": True}
+        tampered[1]["vector"] = {"splade": {"indices": [1], "values": [0.5]}}
+        extra = {"id": 10**9, "vector": {"splade": {"indices": [2], "values": [1.0]}}}
+        qdrant.upsert_points("splade", [*tampered, extra])
+        report = CollectionReport("splade", "create")
+        verify_collection(store, qdrant, "splade", 1000, report)
+    assert report.sampled == 40
+    assert sorted(report.problems) == sorted(
+        [
+            "point count differs: 40 in the store, 41 on the server",
+            f"point {tampered[0]['id']}: payload differs",
+            f"point {tampered[1]['id']}: vector 'splade' differs",
+        ]
+    )
