@@ -43,7 +43,10 @@ def describe_error(exc: BaseException) -> str:
     if code:
         return f"{code.group(1)}: {message.group(1) if message else ''}".strip(": ")
     first = text.strip().splitlines()[0] if text.strip() else type(exc).__name__
-    return first[:300]
+    # The request URL carries the upload ID and the key again: keep only the reason.
+    first = re.sub(r"https?://[^/\s]+/\S*", "", first)
+    first = re.sub(r"\s+", " ", first)
+    return first[:400]
 
 
 class Target:
@@ -89,7 +92,14 @@ class Target:
                 max_concurrency=self.concurrency,
             )
         except BaseError as exc:
-            raise self._fail("uploading", key, exc) from None
+            failed = self._fail("uploading", key, exc)
+            if re.search(r"DELETE \S*uploadId=", str(exc)):
+                failed = StorageError(
+                    failed.message + "; the abort of the multipart upload failed too, so an "
+                    "incomplete upload may remain: give the bucket an "
+                    "AbortIncompleteMultipartUpload lifecycle rule"
+                )
+            raise failed from None
 
     def put_small(self, key: str, data: bytes) -> None:
         import obstore
@@ -175,7 +185,7 @@ def _s3_store(settings: SnapshotSettings) -> Any:
         "max_retries": s3.max_retries,
         "retry_timeout": timedelta(seconds=s3.retry_timeout_seconds),
         "backoff": {
-            "init_backoff": timedelta(milliseconds=100),
+            "init_backoff": timedelta(milliseconds=500),
             "max_backoff": timedelta(seconds=15),
         },
     }

@@ -1,0 +1,3 @@
+from tests.integration.snapshot_fixtures import qdrant, seaweed
+
+__all__ = ["qdrant", "seaweed"]
