@@ -220,16 +220,6 @@ class QdrantClient:
         body = {"ids": ids, "with_payload": True, "with_vector": True}
         return list(self._request("POST", f"/collections/{_seg(collection)}/points", json=body))
 
-    def scroll_points(
-        self, collection: str, *, limit: int, offset: int | str | None = None
-    ) -> tuple[list[dict[str, Any]], int | str | None]:
-        """One page of POST /collections/{c}/points/scroll: (points, next page offset)."""
-        body: dict[str, Any] = {"limit": limit, "with_payload": True, "with_vector": True}
-        if offset is not None:
-            body["offset"] = offset
-        result = self._request("POST", f"/collections/{_seg(collection)}/points/scroll", json=body)
-        return list(result["points"]), result.get("next_page_offset")
-
 
 def _guarded(chunks: Iterator[bytes], what: str) -> Iterator[bytes]:
     import httpx

@@ -13,11 +13,11 @@ import uuid
 from pathlib import Path
 
 import pytest
-from localstore_builder import build_store, expected_points
 from qdrant_client import QdrantClient, models
 
 from agent.errors import EXIT_LOCKED, LockedError
 from agent.localstore import LocalStore, StoreError
+from tests.integration.localstore_builder import build_store, expected_points
 
 
 @pytest.fixture(scope="module")

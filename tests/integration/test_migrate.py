@@ -8,21 +8,19 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
-from localstore_builder import build_store, expected_points
 from qdrant_client import QdrantClient
 
 from agent.errors import EXIT_LOCKED
 from agent.localstore import LocalStore
 from agent.migration import state_file_name
+from tests.integration.localstore_builder import build_store, expected_points
+from tests.integration.snapshot_fixtures import QdrantStandin
+from tests.paths import REPO
 
-REPO = Path(__file__).resolve().parents[2]
-STANDIN = REPO / "tests" / "standins" / "qdrant.py"
 COUNTS = {"docs": 60_000, "hybrid": 30_000, "splade": 10_000}  # 100k points in all
 
 
@@ -34,26 +32,20 @@ def big_store(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture
-def standin() -> Iterator[str]:
-    proc = subprocess.Popen(
-        [sys.executable, str(STANDIN), "--port", "0"],
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        assert proc.stdout is not None
-        line = proc.stdout.readline()
-        assert line.startswith("READY "), line
-        yield f"http://127.0.0.1:{int(line.split()[1])}"
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
+def standin(qdrant: QdrantStandin) -> QdrantStandin:
+    return qdrant
 
 
 @pytest.fixture
-def config(tmp_path: Path, standin: str) -> Path:
+def config(tmp_path: Path, qdrant: QdrantStandin) -> Path:
+    # The stand-in requires its api-key: this also checks that migrate sends the configured one.
+    key_file = tmp_path / "qdrant-api-key"
+    key_file.write_text(qdrant.api_key + "\n")
     path = tmp_path / "ragops.toml"
-    path.write_text(f'[ragops]\nstate_dir = "{tmp_path}/state"\n[qdrant]\nurl = "{standin}"\n')
+    path.write_text(
+        f'[ragops]\nstate_dir = "{tmp_path}/state"\n'
+        f'[qdrant]\nurl = "{qdrant.url}"\napi_key_file = "{key_file}"\n'
+    )
     return path
 
 
@@ -67,19 +59,18 @@ def run(config: Path, *args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
-def all_points(url: str, collection: str) -> list[dict[str, Any]]:
+def all_points(standin: QdrantStandin, collection: str) -> list[dict[str, Any]]:
     points: list[dict[str, Any]] = []
     offset: Any = None
-    with httpx.Client(base_url=url, timeout=60) as client:
-        while True:
-            body: dict[str, Any] = {"limit": 10_000, "with_payload": True, "with_vector": True}
-            if offset is not None:
-                body["offset"] = offset
-            result = client.post(f"/collections/{collection}/points/scroll", json=body).json()
-            points += result["result"]["points"]
-            offset = result["result"]["next_page_offset"]
-            if offset is None:
-                return points
+    while True:
+        body: dict[str, Any] = {"limit": 10_000, "with_payload": True, "with_vector": True}
+        if offset is not None:
+            body["offset"] = offset
+        result = standin.call("POST", f"/collections/{collection}/points/scroll", json=body)
+        points += result["points"]
+        offset = result["next_page_offset"]
+        if offset is None:
+            return points
 
 
 def stored_points(store: Path, name: str) -> dict[Any, dict[str, Any]]:
@@ -88,9 +79,9 @@ def stored_points(store: Path, name: str) -> dict[Any, dict[str, Any]]:
         return {p["id"]: p for batch in local.batches(name, 10_000) for p in batch.points}
 
 
-def assert_same_points(url: str, store: Path, name: str, count: int) -> None:
+def assert_same_points(standin: QdrantStandin, store: Path, name: str, count: int) -> None:
     """Every point on the server, once, equal to the one in the store; nothing else."""
-    remote = all_points(url, name)
+    remote = all_points(standin, name)
     ids = [p["id"] for p in remote]
     assert len(ids) == len(set(ids)) == count
     # The stand-in keeps what it was sent, so equality is exact (no float tolerance needed).
@@ -98,7 +89,7 @@ def assert_same_points(url: str, store: Path, name: str, count: int) -> None:
 
 
 def test_migrates_100k_points_of_dense_named_and_sparse_collections(
-    big_store: Path, config: Path, standin: str
+    big_store: Path, config: Path, standin: QdrantStandin
 ) -> None:
     started = time.monotonic()
     proc = run(config, "migrate", "--from-path", str(big_store), "--batch-size", "1000")
@@ -110,8 +101,7 @@ def test_migrates_100k_points_of_dense_named_and_sparse_collections(
     assert all("; ok (" in line for line in lines), lines
     for name, count in COUNTS.items():
         assert_same_points(standin, big_store, name, count)
-    with httpx.Client(base_url=standin) as client:
-        params = client.get("/collections/hybrid").json()["result"]["config"]["params"]
+    params = standin.call("GET", "/collections/hybrid")["config"]["params"]
     assert params["vectors"]["body"] == {"size": 16, "distance": "Euclid"}
     assert params["sparse_vectors"] == {"bm25": {"modifier": "idf"}}
     # A verified run leaves no state behind: nothing to resume.
@@ -133,9 +123,9 @@ def wait_for_batches(state_file: Path, collection: str, batches: int, proc: Any)
 
 
 def test_a_killed_run_resumes_from_its_last_batch_without_duplicates_or_gaps(
-    big_store: Path, config: Path, standin: str
+    big_store: Path, config: Path, standin: QdrantStandin
 ) -> None:
-    state_file = config.parent / "state" / state_file_name(str(big_store.resolve()), standin)
+    state_file = config.parent / "state" / state_file_name(str(big_store.resolve()), standin.url)
     proc = subprocess.Popen(
         ragops(config, "migrate", "--from-path", str(big_store), "--batch-size", "1000"),
         cwd=REPO,
@@ -172,12 +162,11 @@ def small_store(tmp_path: Path) -> Path:
 
 
 def test_a_target_that_already_has_data_is_refused_unless_overwrite(
-    small_store: Path, config: Path, standin: str
+    small_store: Path, config: Path, standin: QdrantStandin
 ) -> None:
-    with httpx.Client(base_url=standin) as client:
-        client.put("/collections/docs", json={"vectors": {"size": 32, "distance": "Cosine"}})
-        point = {"id": 999_999, "vector": [0.5] * 32, "payload": {"keep": True}}
-        client.put("/collections/docs/points?wait=true", json={"points": [point]})
+    standin.call("PUT", "/collections/docs", json={"vectors": {"size": 32, "distance": "Cosine"}})
+    point = {"id": 999_999, "vector": [0.5] * 32, "payload": {"keep": True}}
+    standin.call("PUT", "/collections/docs/points?wait=true", json={"points": [point]})
 
     proc = run(config, "migrate", "--from-path", str(small_store))
     assert proc.returncode == 1
@@ -186,8 +175,7 @@ def test_a_target_that_already_has_data_is_refused_unless_overwrite(
         "replace it, or migrate other collections with --collection"
     )
     assert [p["id"] for p in all_points(standin, "docs")] == [999_999]
-    with httpx.Client(base_url=standin) as client:
-        assert client.get("/collections/splade").status_code == 404  # nothing done at all
+    assert standin.client.get("/collections/splade").status_code == 404  # nothing done at all
 
     proc = run(config, "migrate", "--from-path", str(small_store), "--overwrite")
     assert proc.returncode == 0, proc.stderr
@@ -196,13 +184,12 @@ def test_a_target_that_already_has_data_is_refused_unless_overwrite(
 
 
 def test_only_the_named_collections_are_migrated(
-    small_store: Path, config: Path, standin: str
+    small_store: Path, config: Path, standin: QdrantStandin
 ) -> None:
     proc = run(config, "migrate", "--from-path", str(small_store), "--collection", "splade")
     assert proc.returncode == 0, proc.stderr
     assert_same_points(standin, small_store, "splade", 40)
-    with httpx.Client(base_url=standin) as client:
-        assert client.get("/collections/docs").status_code == 404
+    assert standin.client.get("/collections/docs").status_code == 404
 
 
 def test_a_store_in_use_by_the_api_is_refused_with_exit_75(small_store: Path, config: Path) -> None:
@@ -260,19 +247,22 @@ def test_the_migrated_store_is_left_unchanged(small_store: Path, config: Path) -
 
 
 def test_verify_reports_changed_payloads_vectors_and_counts(
-    small_store: Path, standin: str, tmp_path: Path
+    small_store: Path, standin: QdrantStandin, tmp_path: Path
 ) -> None:
     from agent.migrator import CollectionReport, MigrateOptions, run_migration, verify_collection
     from agent.qdrant import QdrantClient as Qdrant
 
     options = MigrateOptions(
         from_path=small_store,
-        to_url=standin,
+        to_url=standin.url,
         collections=["splade"],
         batch_size=7,
         state_dir=tmp_path / "state",
     )
-    with LocalStore.open(small_store) as store, Qdrant.connect(standin, None, 30) as qdrant:
+    with (
+        LocalStore.open(small_store) as store,
+        Qdrant.connect(standin.url, standin.api_key, 30) as qdrant,
+    ):
         assert run_migration(store, qdrant, options).ok
         tampered = next(store.batches("splade", 2)).points
         tampered[0]["payload"] = {"changed": True}
