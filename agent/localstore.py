@@ -268,21 +268,25 @@ class LocalStore:
             return
         last = after_rowid
         while True:
-            # rowids may be 0 or negative: without a committed batch, start at the first one.
-            rows = (
-                conn.execute(
-                    "SELECT rowid, point FROM points ORDER BY rowid LIMIT ?", (batch_size,)
-                ).fetchall()
-                if last is None
-                else conn.execute(
-                    "SELECT rowid, point FROM points WHERE rowid > ? ORDER BY rowid LIMIT ?",
-                    (last, batch_size),
-                ).fetchall()
-            )
+            try:
+                rows = self._page(conn, last, batch_size)
+            except sqlite3.Error as exc:
+                raise StoreError(f"{self.root}: collection {name!r}: read failed: {exc}") from None
             if not rows:
                 return
             last = int(rows[-1][0])
             yield PointBatch(last, [self._decode(name, rowid, blob) for rowid, blob in rows])
+
+    @staticmethod
+    def _page(conn: sqlite3.Connection, last: int | None, size: int) -> list[Any]:
+        # rowids may be 0 or negative: without a committed batch, start at the first one.
+        if last is None:
+            return conn.execute(
+                "SELECT rowid, point FROM points ORDER BY rowid LIMIT ?", (size,)
+            ).fetchall()
+        return conn.execute(
+            "SELECT rowid, point FROM points WHERE rowid > ? ORDER BY rowid LIMIT ?", (last, size)
+        ).fetchall()
 
     def sample(self, name: str, size: int) -> list[JsonPoint]:
         """Up to ``size`` points picked at random (the newest copy of each)."""

@@ -201,7 +201,10 @@ class _Run:
 def _start_state(
     store: LocalStore, client: QdrantClient, options: MigrateOptions, state_path: Path
 ) -> MigrationState:
-    text = read_text_or_none(state_path)
+    try:
+        text = read_text_or_none(state_path)
+    except OSError as exc:
+        raise RagopsError(_state_problem(state_path, exc)) from None
     previous = None
     if text is not None:
         try:
@@ -269,7 +272,17 @@ def _id_key(point_id: object) -> str:
 
 
 def _save(path: Path, state: MigrationState) -> None:
-    write_atomic(path, json.dumps(state.to_json(), indent=1) + "\n", mode=0o600)
+    try:
+        write_atomic(path, json.dumps(state.to_json(), indent=1) + "\n", mode=0o600)
+    except OSError as exc:
+        raise RagopsError(_state_problem(path, exc)) from None
+
+
+def _state_problem(path: Path, exc: OSError) -> str:
+    return (
+        f"{path}: cannot read or write the migration state ({exc.strerror}); run as root, "
+        "or set ragops.state_dir to a writable directory"
+    )
 
 
 def render_summary(report: MigrationReport) -> list[str]:

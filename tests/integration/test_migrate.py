@@ -279,3 +279,33 @@ def test_verify_reports_changed_payloads_vectors_and_counts(
             f"point {tampered[1]['id']}: vector 'splade' differs",
         ]
     )
+
+
+def test_an_unwritable_state_dir_is_one_line_naming_the_setting(
+    small_store: Path, config: Path, tmp_path: Path
+) -> None:
+    (tmp_path / "file").write_text("")
+    text = config.read_text().replace(f"{tmp_path}/state", f"{tmp_path}/file/state")
+    config.write_text(text)
+    proc = run(config, "migrate", "--from-path", str(small_store))
+    assert proc.returncode == 1
+    assert "cannot read or write the migration state" in proc.stderr
+    assert "ragops.state_dir" in proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1
+
+
+def test_snapshot_flag_snapshots_every_migrated_collection_to_the_target(
+    small_store: Path, config: Path, tmp_path: Path
+) -> None:
+    backups = tmp_path / "backups"
+    config.write_text(config.read_text() + f'[snapshot]\ntarget = "file://{backups}"\n')
+    proc = run(config, "migrate", "--from-path", str(small_store), "--snapshot")
+    assert proc.returncode == 0, proc.stderr
+    snapshot_lines = [line for line in proc.stdout.splitlines() if line.startswith("snapshot ")]
+    assert len(snapshot_lines) == 2
+    assert any(line.endswith(": 300 points") for line in snapshot_lines)
+    assert any(line.endswith(": 40 points") for line in snapshot_lines)
+    listed = run(config, "snapshot", "list", "--json")
+    assert listed.returncode == 0, listed.stderr
+    collections = sorted(m["collection"] for m in json.loads(listed.stdout))
+    assert collections == ["docs", "splade"]
