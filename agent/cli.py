@@ -16,6 +16,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "plan": ("agent.commands.plan_cmd", "plan", "Show the CPU plan for this or another machine."),
     "units": ("agent.commands.units_cmd", "units", "Render, install, diff or remove units."),
     "config": ("agent.commands.config_cmd", "config", "Check or show the configuration."),
+    "logs": ("agent.commands.logs_cmd", "logs", "Rotate log files; show log disk use."),
 }
 
 
