@@ -207,7 +207,9 @@ def _plan_retention(
 ) -> None:
     """Compress what stays, delete beyond ``keep`` and past ``max_age``."""
     service, path = state.service, state.path
-    newest_first = sorted(generations, key=lambda r: r.order, reverse=True)
+    # The generation made now holds the newest lines even if the clock went back and an
+    # older run left a later stamp.
+    newest_first = sorted(generations, key=lambda r: (r is fresh, r.order), reverse=True)
     oldest_allowed = now - policy.max_age_seconds
     for index, r in enumerate(newest_first):
         where = _sibling(path, r.name)
