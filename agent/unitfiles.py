@@ -1,4 +1,4 @@
-"""Installing rendered units: a pure diff (``plan_changes``) and a thin shell (``apply_changes``)."""
+"""Installing rendered units: a pure diff (plan_changes) and a thin shell (apply_changes)."""
 
 from __future__ import annotations
 

@@ -97,8 +97,8 @@ def uninstall(ctx: click.Context, unit_dir: Path | None, no_reload: bool) -> Non
     """Stop and remove every unit ragops installed."""
     from agent.unitfiles import Changes, apply_changes, read_installed
 
-    settings = load_config(ctx)
-    directory = unit_dir or Path(settings.ragops.unit_dir)
+    # With --unit-dir no config is needed: a broken config must not block removal.
+    directory = unit_dir or Path(load_config(ctx).ragops.unit_dir)
     installed = read_installed(directory)
     apply_changes(directory, {}, Changes(removed=sorted(installed)), reload=not no_reload)
     for name in sorted(installed):
