@@ -179,6 +179,7 @@ class _Applier:
         # Files a writer may still write to, or that never came to be: never compressed
         # or deleted in this run.
         self.unsafe: set[str] = set()
+        self.ours: set[str] = set()
 
     def apply(self, action: Action) -> None:
         step = getattr(self, "_" + action.kind)
@@ -230,6 +231,7 @@ class _Applier:
 
     def _copytruncate(self, action: Action) -> None:
         copied, lag = copy_truncate(action.path, action.target)
+        self.ours.add(action.target)  # a copy no writer ever opened
         self.report.rotated += 1
         log.warning(
             "logrotate.file.rotated",
@@ -294,7 +296,7 @@ class _Applier:
     def deferred(self, action: Action) -> bool:
         """Whether a writer may still hold this file (then it is left for a later run)."""
         # Only a plain rotated generation can be a writer's file; .gz and .tmp are ours.
-        ours = action.path.endswith((GZ_SUFFIX, ".tmp"))
+        ours = action.path in self.ours or action.path.endswith((GZ_SUFFIX, ".tmp"))
         if action.path not in self.unsafe and (ours or not self.held(action)):
             return False
         self.report.deferred += 1
