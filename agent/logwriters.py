@@ -43,9 +43,12 @@ def systemd_pids(service: str) -> list[int]:
     fields = dict(line.split("=", 1) for line in shown.stdout.splitlines() if "=" in line)
     group = fields.get("ControlGroup", "").strip()
     if group:
-        pids = cgroup_pids(CGROUP_ROOT / group.lstrip("/"))
-        if pids is not None:
-            return pids
+        # Unified (v2) first; on hybrid hosts the unit's group is under unified/ or the
+        # named systemd/ hierarchy.
+        for root in (CGROUP_ROOT, CGROUP_ROOT / "unified", CGROUP_ROOT / "systemd"):
+            pids = cgroup_pids(root / group.lstrip("/"))
+            if pids:
+                return pids
     main = int(fields.get("MainPID", "0") or 0)
     return process_tree(main) if main > 0 else []
 
