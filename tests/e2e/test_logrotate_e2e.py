@@ -1,44 +1,29 @@
 """Log rotation in a booted systemd: the timer-driven ``ragops logs rotate`` renames a
 stand-in service's file under /var/log/ragops, signals the unit with ``systemctl kill``,
 waits until every worker let go of the old file, compresses it; the service keeps
-writing to the new file, and no line is lost or doubled.
-
-Uses the container fixture of tests/e2e/container.py (``booted``). ragops goes into the
-container from this checkout (its code, unit templates and the few libraries the
-``logs``/``units`` commands import), so this test does not wait for the .deb.
+writing to the new file, and no line is lost or doubled. ragops comes from the .deb.
 """
 
 from __future__ import annotations
 
 import json
-import sys
 import textwrap
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
+from tests.e2e.container import Container
+
 pytestmark = pytest.mark.e2e
 
-# The fixture module comes with the e2e branch; until then this file skips.
-container_mod = pytest.importorskip("tests.e2e.container")
-Container = Any  # tests.e2e.container.Container
-
-REPO = Path(__file__).resolve().parent.parent.parent
-WRITER = REPO / "tests" / "standins" / "logwriter.py"
-# What `ragops units|logs` import beyond the standard library (see agent/cli.py).
-LIBRARIES = (
-    "annotated_types", "click", "dotenv", "psutil", "pydantic", "pydantic_core",
-    "pydantic_settings", "structlog", "typing_extensions.py", "typing_inspection",
-)  # fmt: skip
+WRITER = Path(__file__).resolve().parent.parent / "standins" / "logwriter.py"
 LOG = "/var/log/ragops/writer.log"
 STATS = "/var/log/ragops/stats"
 
 CONFIG = f"""
 [ragops]
-ragops_bin = "/usr/bin/ragops"
 
 [logrotate]
 on_calendar = "*:*:0/5"
@@ -46,7 +31,7 @@ randomized_delay_seconds = 0
 
 [services.writer]
 description = "log writer stand-in (3 workers, like uvicorn)"
-exec = ["/usr/bin/python3", "/opt/ragops/logwriter.py", "--log-file", "{LOG}",
+exec = ["/usr/bin/python3", "/opt/standins/logwriter.py", "--log-file", "{LOG}",
         "--workers", "3", "--rate", "500", "--stats-dir", "{STATS}"]
 user = "ragops"
 data_paths = ["{STATS}"]
@@ -81,41 +66,19 @@ CENSUS = textwrap.dedent(
 ) % {"stats": STATS, "log": LOG}
 
 
-def site_packages() -> Path:
-    return next(Path(p) for p in sys.path if p.endswith("site-packages") and Path(p).is_dir())
-
-
-def install_ragops(c: Container) -> None:
-    c.copy_in(REPO / "agent", "/opt/ragops/src/agent")
-    c.copy_in(REPO / "units", "/opt/ragops/src/units")
-    site = site_packages()
-    for name in LIBRARIES:
-        c.copy_in(site / name, f"/opt/ragops/lib/{name}")
-    c.copy_in(WRITER, "/opt/ragops/logwriter.py")
-    c.write_file(
-        "/usr/bin/ragops",
-        "#!/bin/sh\nPYTHONPATH=/opt/ragops/src:/opt/ragops/lib exec /usr/bin/python3 "
-        '-m agent.cli "$@"\n',
-        mode=0o755,
-    )
-    c.run("ragops", "--help")
-
-
 @pytest.fixture(scope="module")
-def box() -> Iterator[Container]:
-    missing = container_mod.missing_prerequisites()
-    if missing:
-        pytest.skip("cannot boot a container: " + ", ".join(missing))
-    with container_mod.booted() as c:
-        install_ragops(c)
-        c.run("useradd", "--system", "--no-create-home", "ragops")
-        c.run("install", "-d", "-o", "ragops", "-g", "ragops", "-m", "0750",
-              "/var/log/ragops", STATS)  # fmt: skip
-        c.write_file("/etc/ragops/ragops.toml", CONFIG)
-        c.run("ragops", "units", "install")
-        c.run("systemctl", "start", "ragops-writer.service")
-        c.run("systemctl", "start", "ragops-logrotate.timer")
-        yield c
+def box(module_container: Container, ragops_deb: Path) -> Iterator[Container]:
+    c = module_container
+    c.install_deb(ragops_deb)
+    c.run("mkdir", "-p", "/opt/standins")
+    c.copy_in(WRITER, "/opt/standins/logwriter.py")
+    c.run("chmod", "-R", "a+rX", "/opt/standins")
+    c.run("install", "-d", "-o", "ragops", "-g", "ragops", "-m", "0750", STATS)
+    c.write_file("/etc/ragops/ragops.toml", CONFIG)
+    c.run("ragops", "units", "install")
+    c.run("systemctl", "start", "ragops-writer.service")
+    c.run("systemctl", "start", "ragops-logrotate.timer")
+    yield c
 
 
 def generations(c: Container) -> list[str]:
@@ -123,10 +86,10 @@ def generations(c: Container) -> list[str]:
     return sorted(line for line in out.splitlines() if line)
 
 
-def wait_for(predicate: object, timeout: float, what: str) -> None:
+def wait_for(predicate: Callable[[], bool], timeout: float, what: str) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if predicate():  # type: ignore[operator]
+        if predicate():
             return
         time.sleep(0.5)
     raise AssertionError(f"timed out waiting for {what}")
