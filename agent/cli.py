@@ -26,6 +26,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
         "snapshot",
         "Create, list, verify, restore or prune Qdrant snapshots.",
     ),
+    "logs": ("agent.commands.logs_cmd", "logs", "Rotate log files; show log disk use."),
 }
 
 

@@ -49,11 +49,18 @@ def render(ctx: click.Context, out: Path) -> None:
 
 @units.command()
 @unit_dir_option
-@click.option("--no-reload", is_flag=True, help="Do not run systemctl daemon-reload.")
+@click.option("--no-reload", is_flag=True, help="Do not run systemctl daemon-reload (or enable).")
+@click.option(
+    "--enable/--no-enable",
+    default=True,
+    show_default=True,
+    help="Enable ragops.target (the stack starts at boot) and start the snapshot and "
+    "log rotation timers.",
+)
 @click.pass_context
-def install(ctx: click.Context, unit_dir: Path | None, no_reload: bool) -> None:
+def install(ctx: click.Context, unit_dir: Path | None, no_reload: bool, enable: bool) -> None:
     """Install units: write only what changed, remove units of services gone from the config."""
-    from agent.unitfiles import apply_changes, plan_changes, read_installed
+    from agent.unitfiles import apply_changes, enable_units, plan_changes, read_installed
 
     settings = load_config(ctx)
     rendered = rendered_units(settings)
@@ -71,6 +78,8 @@ def install(ctx: click.Context, unit_dir: Path | None, no_reload: bool) -> None:
         click.echo(f"unchanged: {len(changes.unchanged)} units in {directory}")
     elif not no_reload:
         click.echo("systemctl daemon-reload: done")
+    if enable and not no_reload:
+        click.echo("enabled: " + " ".join(enable_units()))
 
 
 @units.command()

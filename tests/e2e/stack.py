@@ -1,0 +1,129 @@
+"""The ragops stack inside a container: the .deb, a config on stand-ins, the units.
+
+Stand-ins: tests/standins/<name>.py when present (started as
+``/usr/bin/python3 /opt/standins/<name>.py --port N``), else this directory's minimal
+``standin_http.py``. See docs/e2e.md.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+from tests.e2e.container import REPO, Container, ContainerError
+
+STANDINS_IN = "/opt/standins"
+CONFIG_PATH = "/etc/ragops/ragops.toml"
+FALLBACK_STANDIN = Path(__file__).resolve().parent / "standin_http.py"
+REAL_STANDINS = REPO / "tests" / "standins"
+SERVICES = ("qdrant", "tei", "api", "bm25")
+# Ports the stand-ins listen on, in the container's own network namespace.
+PORTS = {"qdrant": 6333, "tei": 8080, "api": 8000, "bm25": 8100}
+HEALTH_PATHS = {"qdrant": "/readyz", "tei": "/health", "api": "/api/v1/health"}
+
+
+def standin_argv(name: str, port: int) -> list[str]:
+    if (REAL_STANDINS / f"{name}.py").is_file():
+        return ["/usr/bin/python3", f"{STANDINS_IN}/{name}.py", "--port", str(port)]
+    return [
+        "/usr/bin/python3",
+        f"{STANDINS_IN}/{FALLBACK_STANDIN.name}",
+        "--name",
+        name,
+        "--port",
+        str(port),
+    ]
+
+
+def toml_list(items: list[str]) -> str:
+    return "[" + ", ".join(json.dumps(i) for i in items) + "]"
+
+
+def stack_config() -> str:
+    """A config for the four stack services, each a stand-in on loopback."""
+    lines = [
+        "# ragops e2e test configuration: the stack's services are stand-ins.",
+        "[cpu]",
+        'cores = "auto"',
+        'ragops_with = "qdrant"',
+        "",
+        "[snapshot]",
+        'target = "file:///var/backups/ragops"',
+        "",
+    ]
+    groups = {"qdrant": ("data", 0.5), "bm25": ("data", 0.5), "tei": ("tei", 1.0)}
+    groups["api"] = ("api", 2.0)
+    depends = {"api": ["qdrant", "tei"], "bm25": ["qdrant"]}
+    for name in SERVICES:
+        group, weight = groups[name]
+        lines += [
+            f"[services.{name}]",
+            f'description = "e2e stand-in for {name}"',
+            f"exec = {toml_list(standin_argv(name, PORTS[name]))}",
+            'user = "ragops"',
+            f'cpu_group = "{group}"',
+            f"core_weight = {weight}",
+            f"depends_on = {toml_list(depends.get(name, []))}",
+            "restart_sec = 1",
+            "",
+            f"[services.{name}.health]",
+        ]
+        if name in HEALTH_PATHS:
+            lines += ['type = "http"', f'url = "http://127.0.0.1:{PORTS[name]}{HEALTH_PATHS[name]}"']
+            lines += ["start_grace_seconds = 10"]
+        else:
+            lines += ['type = "none"']
+        lines.append("")
+    return "\n".join(lines)
+
+
+def copy_standins(container: Container) -> None:
+    container.run("mkdir", "-p", STANDINS_IN)
+    if REAL_STANDINS.is_dir():
+        for path in sorted(REAL_STANDINS.glob("*.py")):
+            container.copy_in(path, f"{STANDINS_IN}/{path.name}")
+    container.copy_in(FALLBACK_STANDIN, f"{STANDINS_IN}/{FALLBACK_STANDIN.name}")
+    container.run("chmod", "-R", "a+rX", STANDINS_IN)
+
+
+def unit_name(service: str) -> str:
+    return f"ragops-{service}.service"
+
+
+def wait_active(container: Container, units: list[str], timeout: float = 60.0) -> dict[str, str]:
+    """Wait until every unit is active; return ActiveState by unit either way."""
+    deadline = time.monotonic() + timeout
+    states: dict[str, str] = {}
+    while time.monotonic() < deadline:
+        states = {u: container.show(u, "ActiveState")["ActiveState"] for u in units}
+        if all(s == "active" for s in states.values()):
+            break
+        time.sleep(0.2)
+    return states
+
+
+def install_stack(container: Container, deb: Path) -> None:
+    """The user's flow: install the .deb, write the config, install units, start the target."""
+    container.install_deb(deb)
+    copy_standins(container)
+    container.write_file(CONFIG_PATH, stack_config())
+    container.run("ragops", "config", "check")
+    container.run("ragops", "units", "install")
+    container.run("systemctl", "start", "ragops.target")
+    states = wait_active(container, [unit_name(s) for s in SERVICES])
+    if any(s != "active" for s in states.values()):
+        status = container.run("systemctl", "status", "--no-pager", "ragops-*", check=False)
+        raise ContainerError(f"stack did not come up: {states}\n{status.stdout}")
+
+
+def parse_cpu_list(text: str) -> set[int]:
+    """'0-2 5', '0,1' or '0 1' as a set of CPU numbers."""
+    cpus: set[int] = set()
+    for part in text.replace(",", " ").split():
+        if "-" in part:
+            low, high = part.split("-", 1)
+            cpus.update(range(int(low), int(high) + 1))
+        else:
+            cpus.add(int(part))
+    return cpus

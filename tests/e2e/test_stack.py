@@ -1,0 +1,123 @@
+"""Issue 3 in a booted Debian 12: the .deb installs, the stack runs where the plan says."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.e2e.container import Container
+from tests.e2e.stack import SERVICES, install_stack, parse_cpu_list, unit_name, wait_active
+
+pytestmark = pytest.mark.e2e
+
+
+@pytest.fixture(scope="module")
+def stack(module_container: Container, ragops_deb: Path) -> Iterator[Container]:
+    install_stack(module_container, ragops_deb)
+    yield module_container
+
+
+def plan(container: Container) -> dict[str, set[int]]:
+    data = json.loads(container.run("ragops", "plan", "--json").stdout)
+    cpus = {name: parse_cpu_list(text) for name, text in data["services"].items()}
+    cpus["ragops"] = parse_cpu_list(data["ragops"])
+    return cpus
+
+
+def main_pid(container: Container, unit: str) -> int:
+    return int(container.show(unit, "MainPID")["MainPID"])
+
+
+def test_package_installs_command_config_units_and_user(stack: Container) -> None:
+    assert stack.run("ragops", "--version").stdout.startswith("ragops")
+    assert stack.run("dpkg-query", "-W", "-f=${Conffiles}", "ragops").stdout.strip().startswith(
+        "/etc/ragops/ragops.toml"
+    )
+    assert stack.run("id", "-u", "ragops").stdout.strip().isdigit()
+    for directory in ("/var/lib/ragops", "/var/log/ragops", "/var/backups/ragops"):
+        owner = stack.run("stat", "-c", "%U", directory).stdout.strip()
+        assert owner == "ragops", directory
+    shipped = stack.run("ls", "/lib/systemd/system").stdout.split()
+    assert {"ragops-agent.service", "ragops-snapshot.timer", "ragops-logrotate.timer"} <= set(
+        shipped
+    )
+    assert "ragops.target.in" in stack.run("ls", "/usr/share/ragops/units").stdout.split()
+    assert stack.run("man", "-w", "ragops", check=False).returncode in (0, 16) or stack.run(
+        "test", "-f", "/usr/share/man/man1/ragops.1.gz"
+    )
+    assert "_ragops_completion" in stack.read_file("/usr/share/bash-completion/completions/ragops")
+
+
+def test_target_is_active_after_install(stack: Container) -> None:
+    result = stack.run("systemctl", "is-active", "ragops.target", check=False)
+    assert result.stdout.strip() == "active"
+
+
+def test_every_stack_service_is_active(stack: Container) -> None:
+    states = {unit_name(s): stack.show(unit_name(s), "ActiveState")["ActiveState"] for s in SERVICES}
+    assert states == {unit_name(s): "active" for s in SERVICES}
+
+
+def test_units_install_enabled_target_and_timers(stack: Container) -> None:
+    for unit in ("ragops.target", "ragops-snapshot.timer", "ragops-logrotate.timer"):
+        assert stack.run("systemctl", "is-enabled", unit, check=False).stdout.strip() == "enabled"
+    assert stack.show("ragops-snapshot.timer", "ActiveState")["ActiveState"] == "active"
+
+
+def test_cpu_affinity_of_units_matches_the_plan(stack: Container) -> None:
+    cpus = plan(stack)
+    cores = os.cpu_count() or 1
+    assert set().union(*cpus.values()) <= set(range(cores))
+    for name in SERVICES:
+        shown = stack.show(unit_name(name), "CPUAffinity")["CPUAffinity"]
+        assert parse_cpu_list(shown) == cpus[name], name
+    agent = stack.show("ragops-snapshot.service", "CPUAffinity")["CPUAffinity"]
+    assert parse_cpu_list(agent) == cpus["ragops"]
+
+
+def test_running_processes_are_pinned_to_the_planned_cpus(stack: Container) -> None:
+    cpus = plan(stack)
+    for name in SERVICES:
+        pid = main_pid(stack, unit_name(name))
+        assert pid > 0, name
+        out = stack.run("taskset", "-pc", str(pid)).stdout
+        # "pid 42's current affinity list: 0,1"
+        assert parse_cpu_list(out.rsplit(":", 1)[1]) == cpus[name], (name, out)
+
+
+def test_journal_holds_the_services_output_as_json(stack: Container) -> None:
+    out = stack.run(
+        "journalctl", "-o", "json", "--no-pager", "-u", unit_name("qdrant"), "-n", "200"
+    ).stdout
+    records = [json.loads(line) for line in out.splitlines() if line.strip()]
+    own = [r for r in records if r.get("_SYSTEMD_UNIT") == unit_name("qdrant")]
+    assert own, out[-2000:]
+    assert any(r.get("SYSLOG_IDENTIFIER") == "ragops-qdrant" for r in own)
+
+
+def test_killed_service_restarts_and_counts_it(stack: Container) -> None:
+    unit = unit_name("bm25")
+    before = int(stack.show(unit, "NRestarts")["NRestarts"])
+    pid = main_pid(stack, unit)
+    stack.run("kill", f"-{signal.SIGKILL.value}", str(pid))
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        props = stack.show(unit, "NRestarts", "MainPID", "ActiveState")
+        if int(props["NRestarts"]) == before + 1 and props["ActiveState"] == "active":
+            break
+        time.sleep(0.2)
+    assert int(props["NRestarts"]) == before + 1
+    assert props["ActiveState"] == "active"
+    new_pid = int(props["MainPID"])
+    assert new_pid not in (0, pid)
+    out = stack.run("taskset", "-pc", str(new_pid)).stdout
+    assert parse_cpu_list(out.rsplit(":", 1)[1]) == plan(stack)["bm25"]
+    assert wait_active(stack, [unit_name(s) for s in SERVICES]) == {
+        unit_name(s): "active" for s in SERVICES
+    }
