@@ -9,18 +9,19 @@ compressed nor deleted).
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import os
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager as ContextManager
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import structlog
 
 from agent.config import LogFileSettings
-from agent.errors import LockedError, RagopsError
+from agent.errors import RagopsError
 from agent.files import fsync_directory
+from agent.lock import hold_lock
 from agent.logarchive import COMPRESS_LEVEL, compress_file, copy_truncate, rename_noreplace
 from agent.logwriters import HoldersUnknown, PidsOf, Signaller, holders
 from agent.rotation import (
@@ -95,33 +96,11 @@ def observe(service: str, policy: LogFileSettings) -> LogFileState:
     return LogFileState(service, str(path), size, mtime, tuple(rotated), tuple(sorted(temps)))
 
 
-@contextlib.contextmanager
-def rotation_lock(state_dir: Path, wait_seconds: float = LOCK_WAIT_SECONDS) -> Iterator[None]:
+def rotation_lock(state_dir: Path, wait_seconds: float = LOCK_WAIT_SECONDS) -> ContextManager[None]:
     """One rotation at a time. A second run waits up to ``wait_seconds``, then raises
     LockedError (exit 75): the run holding the lock does the work, and the next timer run
     picks up anything left."""
-    state_dir.mkdir(parents=True, exist_ok=True)
-    lock_path = state_dir / LOCK_NAME
-    fd = os.open(lock_path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
-    try:
-        deadline = time.monotonic() + wait_seconds
-        while True:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
-            except BlockingIOError:
-                if time.monotonic() >= deadline:
-                    holder = os.pread(fd, 32, 0).decode("ascii", "replace").strip()
-                    raise LockedError(
-                        f"another 'ragops logs rotate' (pid {holder or '?'}) holds "
-                        f"{lock_path}; try again later"
-                    ) from None
-                time.sleep(0.05)
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
-        yield
-    finally:
-        os.close(fd)
+    return hold_lock(state_dir / LOCK_NAME, "'ragops logs rotate'", wait_seconds)
 
 
 def run_rotation(
