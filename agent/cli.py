@@ -16,11 +16,17 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "plan": ("agent.commands.plan_cmd", "plan", "Show the CPU plan for this or another machine."),
     "units": ("agent.commands.units_cmd", "units", "Render, install, diff or remove units."),
     "config": ("agent.commands.config_cmd", "config", "Check or show the configuration."),
+    "migrate": (
+        "agent.commands.migrate_cmd",
+        "migrate",
+        "Copy an embedded Qdrant (local mode) into the Qdrant server.",
+    ),
     "snapshot": (
         "agent.commands.snapshot_cmd",
         "snapshot",
         "Create, list, verify, restore or prune Qdrant snapshots.",
     ),
+    "logs": ("agent.commands.logs_cmd", "logs", "Rotate log files; show log disk use."),
 }
 
 

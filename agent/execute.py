@@ -46,3 +46,34 @@ def run(argv: list[str], *, timeout: float = 60.0, check: bool = True) -> Result
 
 def systemctl(*args: str, timeout: float = 90.0, check: bool = True) -> Result:
     return run(["systemctl", *args], timeout=timeout, check=check)
+
+
+def count_output(argv: list[str], *, timeout: float = 120.0) -> tuple[int, int]:
+    """Run ``argv`` and count its stdout as (bytes, lines) without keeping it: some
+    outputs (a service's whole journal) are far larger than memory should hold."""
+    import threading
+
+    log.debug("command.started", argv=argv)
+    try:
+        proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+    except FileNotFoundError:
+        raise CommandError(f"{argv[0]}: command not found; is it installed?") from None
+    timer = threading.Timer(timeout, proc.kill)
+    timer.start()
+    size = lines = 0
+    try:
+        assert proc.stdout is not None
+        while chunk := proc.stdout.read(1 << 20):
+            size += len(chunk)
+            lines += chunk.count(b"\n")
+        returncode = proc.wait()
+    finally:
+        timer.cancel()
+        if proc.stdout is not None:
+            proc.stdout.close()
+    log.debug("command.finished", argv=argv, returncode=returncode)
+    if returncode < 0:
+        raise CommandError(f"{' '.join(argv)}: no answer within {timeout:g}s")
+    if returncode != 0:
+        raise CommandError(f"{' '.join(argv)} failed with exit {returncode}")
+    return size, lines

@@ -194,6 +194,32 @@ class QdrantClient:
             raise QdrantError(f"{self._describe('POST', path)}: {_reason(exc)}") from None
         self._check("POST", path, response, (200, 202))
 
+    # ---- collections and points, for `ragops migrate` (one block, to ease merging) ----
+
+    def count_or_none(self, collection: str) -> int | None:
+        """Exact point count, or None when the collection does not exist."""
+        return self.count(collection) if self.collection_exists(collection) else None
+
+    def create_collection(self, collection: str, body: dict[str, Any]) -> None:
+        """PUT /collections/{c} (create_collection) with a CreateCollection body."""
+        self._request("PUT", f"/collections/{_seg(collection)}", json=body)
+
+    def delete_collection(self, collection: str) -> None:
+        self._request("DELETE", f"/collections/{_seg(collection)}")
+
+    def upsert_points(self, collection: str, points: list[dict[str, Any]]) -> None:
+        """PUT /collections/{c}/points?wait=true: returns once Qdrant applied the points."""
+        path = f"/collections/{_seg(collection)}/points"
+        result = self._request("PUT", path, params={"wait": "true"}, json={"points": points})
+        status = result.get("status") if isinstance(result, dict) else None
+        if status != "completed":
+            raise QdrantError(f"{self._describe('PUT', path)}: update status {status!r}")
+
+    def retrieve_points(self, collection: str, ids: list[int | str]) -> list[dict[str, Any]]:
+        """POST /collections/{c}/points (get_points): these points, payloads and vectors."""
+        body = {"ids": ids, "with_payload": True, "with_vector": True}
+        return list(self._request("POST", f"/collections/{_seg(collection)}/points", json=body))
+
 
 def _guarded(chunks: Iterator[bytes], what: str) -> Iterator[bytes]:
     import httpx
