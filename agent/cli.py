@@ -16,6 +16,8 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "plan": ("agent.commands.plan_cmd", "plan", "Show the CPU plan for this or another machine."),
     "units": ("agent.commands.units_cmd", "units", "Render, install, diff or remove units."),
     "config": ("agent.commands.config_cmd", "config", "Check or show the configuration."),
+    "agent": ("agent.commands.agent_cmd", "agent", "Run the health watchdog; reset a service."),
+    "status": ("agent.commands.status_cmd", "status", "Show every service's health."),
 }
 
 
