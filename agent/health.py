@@ -329,7 +329,9 @@ def evaluate_round(
     actions: list[Action] = []
     for name in evaluation_order(policies):
         previous = states.get(name, ServiceState())
-        dep_health = {d: new_states[d].health for d in policies[name].depends_on if d in new_states}
+        dep_health = {
+            d: _as_dependency(new_states[d]) for d in policies[name].depends_on if d in new_states
+        }
         unit = units.get(name) if units is not None else None
         if units is not None and unit is None:
             unit = UnitInfo(load_state="not-found", active_state="inactive", sub_state="dead")
@@ -344,6 +346,12 @@ def evaluate_round(
         )
         actions.extend(more)
     return new_states, actions
+
+
+def _as_dependency(state: ServiceState) -> str:
+    # A dependency failing below its own threshold is still why its dependents fail:
+    # hold them (blocked) rather than restart them for it.
+    return UNHEALTHY if state.health == HEALTHY and state.failures else state.health
 
 
 def reset_service(state: ServiceState) -> ServiceState:

@@ -18,6 +18,8 @@ class Notifier:
         self.sock: socket.socket | None = None
         if self.address:
             self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC)
+            # A reader that does not keep up must never block the loop (and so the watchdog).
+            self.sock.setblocking(False)
 
     @property
     def enabled(self) -> bool:

@@ -72,6 +72,9 @@ async def probe_http(client: httpx.AsyncClient, spec: ProbeSpec, started: float)
     import httpx
 
     assert spec.url is not None
+    problem = url_problem(spec.url)
+    if problem:
+        return ProbeResult("failed", 0.0, f"invalid URL {spec.url!r}: {problem}")
     try:
         response = await client.get(spec.url, headers=dict(spec.headers), timeout=spec.timeout)
     except (httpx.HTTPError, httpx.InvalidURL) as exc:
@@ -81,6 +84,21 @@ async def probe_http(client: httpx.AsyncClient, spec: ProbeSpec, started: float)
         return ProbeResult("ok", latency, f"HTTP {response.status_code}")
     body = response.text[:120].replace("\n", " ")
     return ProbeResult("failed", latency, f"HTTP {response.status_code} {body}".strip())
+
+
+def url_problem(url: str) -> str | None:
+    import httpx
+
+    try:
+        parsed = httpx.URL(url)
+        port = parsed.port
+    except (httpx.InvalidURL, ValueError) as exc:
+        return str(exc)
+    if parsed.scheme not in ("http", "https") or not parsed.host:
+        return "not an http(s) URL with a host"
+    if port is not None and not 0 < port < 65536:
+        return f"port {port} is out of range"
+    return None
 
 
 def _http_failure(exc: Exception, spec: ProbeSpec, latency: float) -> ProbeResult:
