@@ -96,6 +96,7 @@ class Agent:
         self.last_resources = -RESOURCE_SECONDS
         self.metrics: MetricsServer | None = None
         self.client: httpx.AsyncClient | None = None
+        self.client_tls = False
         self.started_wall = time.time()
         self.apply_settings(settings)
 
@@ -145,7 +146,8 @@ class Agent:
         ):
             loop.add_signal_handler(signum, handler)
         self.restore_history()
-        self.client = make_async_client()
+        self.client_tls = self.needs_tls()
+        self.client = make_async_client(tls=self.client_tls)
         await self.start_metrics()
         log.info("agent.started", services=",".join(self.services), pid=os.getpid())
         try:
@@ -163,6 +165,18 @@ class Agent:
                 await self.metrics.close()
             await self.client.aclose()
         return 0
+
+    def needs_tls(self) -> bool:
+        return any((s.spec.url or "").startswith("https:") for s in self.services.values())
+
+    async def renew_client(self) -> None:
+        from agent.http import make_async_client
+
+        if self.client is not None and self.needs_tls() != self.client_tls:
+            await self.client.aclose()
+            self.client_tls = self.needs_tls()
+        self.client = make_async_client(tls=self.client_tls)
+        self.client_tls = self.needs_tls()
 
     def _on_stop(self) -> None:
         self.stop_requested = True
@@ -198,6 +212,7 @@ class Agent:
             log.error("agent.reload.failed", problems=exc.problems, kept=self.settings.source)
         else:
             log.info("agent.reloaded", source=settings.source, services=",".join(self.services))
+            await self.renew_client()
             if settings.agent.metrics_listen != old_listen:
                 if self.metrics is not None:
                     await self.metrics.close()

@@ -85,7 +85,8 @@ def probe_once(settings: Settings) -> dict[str, ProbeResult]:
     services = build_services(settings)
 
     async def all_probes() -> dict[str, ProbeResult]:
-        async with make_async_client() as client:
+        tls = any((s.spec.url or "").startswith("https:") for s in services.values())
+        async with make_async_client(tls=tls) as client:
             names = list(services)
             results = await asyncio.gather(*(run_probe(services[n].spec, client) for n in names))
         return dict(zip(names, results, strict=True))
