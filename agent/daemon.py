@@ -57,7 +57,7 @@ log = structlog.get_logger("ragops.agent")
 TICK_SECONDS = 1.0
 # Results of probes started together are judged together (one systemctl show for all).
 BATCH_SECONDS = 0.25
-RESOURCE_SECONDS = 10.0
+RESOURCE_SECONDS = 15.0
 DEBUG_HANG_ENV = "RAGOPS_AGENT_DEBUG_HANG"
 
 
@@ -325,9 +325,10 @@ class Agent:
         if now - self.last_resources < RESOURCE_SECONDS:
             return
         self.last_resources = now
+        children = resources.children_map()
         for name, service in self.services.items():
             info = self.unit_info.get(name)
-            usage = resources.sample_process_tree(info.main_pid) if info else None
+            usage = resources.sample_process_tree(info.main_pid, children) if info else None
             if usage is None:
                 self.usage.pop(name, None)
                 self.cpu_marks.pop(name, None)

@@ -23,5 +23,5 @@ def make_async_client(
         verify=tls,
         trust_env=False,
         follow_redirects=False,
-        limits=httpx.Limits(max_connections=max_connections, max_keepalive_connections=0),
+        limits=httpx.Limits(max_connections=max_connections, max_keepalive_connections=8),
     )

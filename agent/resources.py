@@ -15,7 +15,31 @@ class Usage:
     processes: int = 0
 
 
-def sample_process_tree(main_pid: int) -> Usage | None:
+def children_map() -> dict[int, list[int]]:
+    """ppid -> pids for the whole machine: one /proc walk shared by every service."""
+    import psutil
+
+    found: dict[int, list[int]] = {}
+    for proc in psutil.process_iter(["ppid"]):
+        ppid = proc.info.get("ppid")
+        if isinstance(ppid, int):
+            found.setdefault(ppid, []).append(proc.pid)
+    return found
+
+
+def descendants(pid: int, children: dict[int, list[int]]) -> list[int]:
+    out: list[int] = []
+    stack = [pid]
+    while stack:
+        for child in children.get(stack.pop(), []):
+            out.append(child)
+            stack.append(child)
+    return out
+
+
+def sample_process_tree(
+    main_pid: int, children: dict[int, list[int]] | None = None
+) -> Usage | None:
     """RSS and CPU time of ``main_pid`` and all its descendants; None when it is gone."""
     import psutil
 
@@ -23,7 +47,15 @@ def sample_process_tree(main_pid: int) -> Usage | None:
         return None
     try:
         main = psutil.Process(main_pid)
-        tree = [main, *main.children(recursive=True)]
+        if children is None:
+            tree = [main, *main.children(recursive=True)]
+        else:
+            tree = [main]
+            for pid in descendants(main_pid, children):
+                try:
+                    tree.append(psutil.Process(pid))
+                except psutil.NoSuchProcess:
+                    continue
         affinity = main.cpu_affinity() if hasattr(main, "cpu_affinity") else []
     except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
         return None
