@@ -21,6 +21,9 @@ def resolve_config_path(explicit: str | os.PathLike[str] | None = None) -> Path:
     return Path(os.environ.get("RAGOPS_CONFIG") or DEFAULT_CONFIG_PATH)
 
 
+UNION_TAGS = frozenset({"int", "float", "str", "bool", "none"})
+
+
 def format_location(loc: tuple[int | str, ...]) -> str:
     parts: list[str] = []
     for item in loc:
@@ -29,7 +32,9 @@ def format_location(loc: tuple[int | str, ...]) -> str:
         elif item == "[key]":
             # pydantic marks a bad dict key this way; the key itself is the previous item.
             parts.append("(name)")
-        elif item.startswith(("function-after[", "literal[", "constrained-str", "int", "float")):
+        elif item in UNION_TAGS or item.startswith(("function-", "literal[", "constrained-")):
+            # pydantic's tag for a union member, not a setting name (exact match: a
+            # prefix test would drop 'interval_seconds' along with 'int').
             continue
         else:
             parts.append(("." if parts else "") + item)

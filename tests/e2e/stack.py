@@ -21,11 +21,40 @@ SERVICES = ("qdrant", "tei", "api", "bm25")
 # Ports the stand-ins listen on, in the container's own network namespace.
 PORTS = {"qdrant": 6333, "tei": 8080, "api": 8000, "bm25": 8100}
 HEALTH_PATHS = {"qdrant": "/readyz", "tei": "/health", "api": "/api/v1/health"}
+# The agent's probes, short so that a fault is seen and acted on within seconds: a stand-in
+# answers 503 -> two failed probes one second apart -> restart (after the start grace).
+PROBE_SETTINGS = {
+    "interval_seconds": 1,
+    "timeout_seconds": 2,
+    "failure_threshold": 2,
+    "start_grace_seconds": 3,
+    "restart_limit": 3,
+    "restart_window_seconds": 600,
+}
+
+
+# Stand-ins that take --control FILE (tests/standins/common.py): a fault written there
+# ("fail", "hang", ...) survives restarts, unlike one POSTed to /_control.
+CONTROLLED = ("tei", "api", "bm25")
+
+
+def health_url(name: str) -> str:
+    return f"http://127.0.0.1:{PORTS[name]}{HEALTH_PATHS[name]}"
+
+
+def control_file(name: str) -> str:
+    return f"{STANDINS_IN}/{name}.control"
 
 
 def standin_argv(name: str, port: int) -> list[str]:
     if (REAL_STANDINS / f"{name}.py").is_file():
-        return ["/usr/bin/python3", f"{STANDINS_IN}/{name}.py", "--port", str(port)]
+        argv = ["/usr/bin/python3", f"{STANDINS_IN}/{name}.py", "--port", str(port)]
+        if name in CONTROLLED:
+            argv += ["--control", control_file(name)]
+        if name == "api":
+            # Like the real API: its health reports (and fails with) its dependencies.
+            argv += ["--qdrant", health_url("qdrant"), "--tei", health_url("tei")]
+        return argv
     return [
         "/usr/bin/python3",
         f"{STANDINS_IN}/{FALLBACK_STANDIN.name}",
@@ -70,11 +99,8 @@ def stack_config() -> str:
             f"[services.{name}.health]",
         ]
         if name in HEALTH_PATHS:
-            lines += [
-                'type = "http"',
-                f'url = "http://127.0.0.1:{PORTS[name]}{HEALTH_PATHS[name]}"',
-            ]
-            lines += ["start_grace_seconds = 10"]
+            lines += ['type = "http"', f'url = "{health_url(name)}"']
+            lines += [f"{key} = {value}" for key, value in PROBE_SETTINGS.items()]
         else:
             lines += ['type = "none"']
         lines.append("")

@@ -197,3 +197,12 @@ def test_redacted_hides_secret_looking_environment_values() -> None:
     }
     shown = redacted(settings_from_data(data, "f.toml"))
     assert shown["services"]["api"]["environment"] == {"OPENAI_API_KEY": "***", "PORT": "1"}
+
+
+def test_problem_names_a_setting_whose_name_starts_like_a_type_tag() -> None:
+    data = {"services": {"x": {"exec": ["/bin/true"], "health": {"interval_seconds": -1}}}}
+    with pytest.raises(ConfigError) as caught:
+        settings_from_data(data, "f.toml")
+    assert caught.value.problems == [
+        "f.toml: at 'services.x.health.interval_seconds': Input should be greater than 0"
+    ]
