@@ -22,6 +22,15 @@ def show(container: Container, *argv: str) -> None:
     print((result.stdout + result.stderr).rstrip(), flush=True)
 
 
+def wait_agent(container: Container, timeout: float = 30.0) -> None:
+    """Until ragops-agent.service has finished its first round (STATUS= is set)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if container.show("ragops-agent.service", "StatusText")["StatusText"]:
+            return
+        time.sleep(0.2)
+
+
 def main(argv: list[str]) -> int:
     if len(argv) != 2:
         print(__doc__, file=sys.stderr)
@@ -40,11 +49,15 @@ def main(argv: list[str]) -> int:
         show(container, "ragops", "units", "diff")
         show(container, "systemctl", "status", "--no-pager", "--lines=0", "ragops.target")
         show(container, "systemctl", "list-units", "--no-pager", "--all", "ragops*")
-        commands = container.run("ragops", "--help").stdout
-        if "\n  status " in commands:
-            show(container, "ragops", "status")
-        else:
-            print("\n(ragops status: not in this build yet)")
+        wait_agent(container)
+        show(container, "systemctl", "status", "--no-pager", "--lines=0", "ragops-agent")
+        show(container, "ragops", "status")
+        show(container, "sh", "-c", "curl -s http://127.0.0.1:9464/metrics | grep service_up")
+        print("\ndemo: TEI's /health now answers 503; the agent restarts it within seconds")
+        show(container, "curl", "-s", "-X", "POST", "--data", "fail", "127.0.0.1:8080/_control")
+        time.sleep(6)
+        show(container, "journalctl", "--no-pager", "-u", "ragops-agent", "RAGOPS_SERVICE=tei")
+        show(container, "ragops", "status")
         for service in ("qdrant", "api"):
             pid = container.show(f"ragops-{service}.service", "MainPID")["MainPID"]
             show(container, "taskset", "-pc", pid)
