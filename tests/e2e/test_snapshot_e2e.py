@@ -409,3 +409,23 @@ def test_agent_metrics_show_the_last_snapshot_success(box: Box) -> None:
     assert float(value) >= box.timer_started
     for secret_value in box.secrets.values():
         assert secret_value not in text
+
+
+def test_the_unit_writes_a_local_target_under_var_backups(box: Box) -> None:
+    """The packaged /var/backups/ragops, the unit's ReadWritePaths= and User=ragops agree."""
+    c = box.c
+    text = c.read_file("/etc/ragops/ragops.toml").replace(
+        f'target = "s3://{BUCKET}/{PREFIX}"', 'target = "file:///var/backups/ragops"'
+    )
+    c.write_file("/etc/ragops/ragops.toml", text)
+    c.run("ragops", "units", "install", "--no-enable")
+    result = c.run("systemctl", "start", "ragops-snapshot.service", check=False)
+    props = c.show("ragops-snapshot.service", "Result", "ExecMainStatus")
+    if result.returncode != 0 or props["Result"] != "success":
+        journal = c.run("journalctl", "-u", "ragops-snapshot.service", "--no-pager", "-n", "20")
+        raise AssertionError(f"{props}\n{journal.stdout}")
+    (manifest,) = manifests(box)
+    owner = c.run("stat", "-c", "%U %s", f"/var/backups/ragops/{manifest['object_key']}").stdout
+    assert owner.split() == ["ragops", str(SNAPSHOT_SIZE)]
+    verified = c.run("ragops", "snapshot", "verify", "--latest", check=False)
+    assert verified.returncode == 0, verified.stdout + verified.stderr
