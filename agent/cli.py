@@ -27,6 +27,8 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
         "Create, list, verify, restore or prune Qdrant snapshots.",
     ),
     "logs": ("agent.commands.logs_cmd", "logs", "Rotate log files; show log disk use."),
+    "agent": ("agent.commands.agent_cmd", "agent", "Run the health watchdog; reset a service."),
+    "status": ("agent.commands.status_cmd", "status", "Show every service's health."),
 }
 
 

@@ -77,3 +77,56 @@ def count_output(argv: list[str], *, timeout: float = 120.0) -> tuple[int, int]:
     if returncode != 0:
         raise CommandError(f"{' '.join(argv)} failed with exit {returncode}")
     return size, lines
+
+
+async def run_async(argv: list[str], *, timeout: float) -> Result:
+    """Run ``argv`` without blocking the event loop; kill it (and wait) on timeout.
+
+    Never raises for a non-zero exit: callers judge ``Result.ok``. A missing program or a
+    timeout raises CommandError, like ``run``.
+    """
+    import asyncio
+
+    log.debug("command.started", argv=argv)
+    try:
+        proc = await asyncio.create_subprocess_exec(
+            *argv,
+            stdin=asyncio.subprocess.DEVNULL,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+            start_new_session=True,
+        )
+    except (FileNotFoundError, PermissionError) as exc:
+        raise CommandError(f"{argv[0]}: cannot run: {exc.strerror}") from None
+    try:
+        out, err = await asyncio.wait_for(proc.communicate(), timeout)
+    except TimeoutError:
+        # A hung command must not outlive its caller's patience: kill its whole group.
+        kill_group(proc.pid)
+        await proc.wait()
+        raise CommandError(f"{' '.join(argv)}: no answer within {timeout:g}s") from None
+    except asyncio.CancelledError:
+        kill_group(proc.pid)
+        raise
+    code = proc.returncode if proc.returncode is not None else -1
+    log.debug("command.finished", argv=argv, returncode=code)
+    return Result(tuple(argv), code, out.decode(errors="replace"), err.decode(errors="replace"))
+
+
+def kill_group(pid: int) -> None:
+    import contextlib
+    import os
+    import signal
+
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pid, signal.SIGKILL)
+
+
+def spawn(argv: list[str], *, env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
+    """Start a long-running process in its own session (used to supervise processes
+    without systemd: the integration tests and the benchmark)."""
+    log.debug("command.spawned", argv=argv)
+    try:
+        return subprocess.Popen(argv, stdin=subprocess.DEVNULL, start_new_session=True, env=env)
+    except FileNotFoundError:
+        raise CommandError(f"{argv[0]}: command not found; is it installed?") from None

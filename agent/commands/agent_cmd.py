@@ -1,0 +1,83 @@
+"""``ragops agent run|reset``."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import click
+
+from agent.commands.common import load_config
+
+if TYPE_CHECKING:
+    from agent.config import Settings
+
+
+@click.group()
+def agent() -> None:
+    """Run the health watchdog, or reset what it holds about a service."""
+
+
+@agent.command()
+@click.pass_context
+def run(ctx: click.Context) -> None:
+    """Run the watchdog (ragops-agent.service runs this; Type=notify)."""
+    import asyncio
+
+    from agent.configfile import load_settings
+    from agent.daemon import Agent
+    from agent.logconfig import configure
+    from agent.systemd import SystemctlUnits
+
+    settings = load_config(ctx)  # a configuration error exits 78 before READY=1
+    configure(settings.agent.log_format, settings.agent.log_level)
+    source = settings.source
+
+    def reload() -> Settings:
+        fresh = load_settings(source)
+        configure(fresh.agent.log_format, fresh.agent.log_level)
+        return fresh
+
+    daemon = Agent(settings, SystemctlUnits(), reload=reload)
+    ctx.exit(asyncio.run(daemon.run()))
+
+
+@agent.command()
+@click.argument("service")
+@click.option(
+    "--wait",
+    "wait_seconds",
+    default=10.0,
+    show_default=True,
+    metavar="SECONDS",
+    help="How long to wait for the running agent to take the request.",
+)
+@click.pass_context
+def reset(ctx: click.Context, service: str, wait_seconds: float) -> None:
+    """Forget SERVICE's failures and restarts, and lift a gave-up verdict."""
+    from agent.errors import RagopsError
+    from agent.statefile import is_fresh, read_state, request_reset, state_path
+
+    settings = load_config(ctx)
+    if service not in settings.services:
+        names = ", ".join(sorted(settings.services)) or "none"
+        raise RagopsError(f"{service!r} is not a service in [services] (known: {names})")
+    run_dir = settings.ragops.run_dir
+    doc = read_state(state_path(run_dir))
+    if doc is None or not is_fresh(doc, time.time()):
+        raise RagopsError(
+            "the agent is not running; there is nothing to reset "
+            "(start it: systemctl start ragops-agent)"
+        )
+    request = request_reset(Path(run_dir), service)
+    deadline = time.monotonic() + wait_seconds
+    while time.monotonic() < deadline:
+        if not request.exists():
+            click.echo(f"{service}: reset; the agent will probe it afresh")
+            return
+        time.sleep(0.1)
+    raise RagopsError(
+        f"the agent did not take the reset request within {wait_seconds:g}s; "
+        f"it stays in {request} for its next round"
+    )

@@ -1,0 +1,104 @@
+"""Per-service resource figures from psutil (MainPID and its children) and disk free."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Usage:
+    rss_bytes: int = 0
+    cpu_seconds: float = 0.0
+    cpus: str = ""
+    processes: int = 0
+
+
+def children_map() -> dict[int, list[int]]:
+    """ppid -> pids for the whole machine: one /proc walk shared by every service."""
+    import psutil
+
+    found: dict[int, list[int]] = {}
+    for proc in psutil.process_iter(["ppid"]):
+        ppid = proc.info.get("ppid")
+        if isinstance(ppid, int):
+            found.setdefault(ppid, []).append(proc.pid)
+    return found
+
+
+def descendants(pid: int, children: dict[int, list[int]]) -> list[int]:
+    out: list[int] = []
+    stack = [pid]
+    while stack:
+        for child in children.get(stack.pop(), []):
+            out.append(child)
+            stack.append(child)
+    return out
+
+
+def sample_process_tree(
+    main_pid: int, children: dict[int, list[int]] | None = None
+) -> Usage | None:
+    """RSS and CPU time of ``main_pid`` and all its descendants; None when it is gone."""
+    import psutil
+
+    if main_pid <= 0:
+        return None
+    try:
+        main = psutil.Process(main_pid)
+        if children is None:
+            tree = [main, *main.children(recursive=True)]
+        else:
+            tree = [main]
+            for pid in descendants(main_pid, children):
+                try:
+                    tree.append(psutil.Process(pid))
+                except psutil.NoSuchProcess:
+                    continue
+        affinity = main.cpu_affinity() if hasattr(main, "cpu_affinity") else []
+    except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
+        return None
+    rss = 0
+    cpu = 0.0
+    for proc in tree:
+        try:
+            rss += proc.memory_info().rss
+            times = proc.cpu_times()
+            cpu += times.user + times.system
+        except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
+            continue
+    return Usage(rss, cpu, format_cpus(affinity or []), len(tree))
+
+
+def format_cpus(cpus: Iterable[int]) -> str:
+    """[0, 1, 2, 5] -> '0-2 5' (systemd's CPUAffinity= syntax)."""
+    ordered = sorted(set(cpus))
+    parts: list[str] = []
+    start = prev = None
+    for cpu in [*ordered, None]:
+        if cpu is not None and prev is not None and cpu == prev + 1:
+            prev = cpu
+            continue
+        if start is not None and prev is not None:
+            parts.append(str(start) if start == prev else f"{start}-{prev}")
+        start = prev = cpu
+    return " ".join(parts)
+
+
+def disk_free(path: str) -> int | None:
+    try:
+        return shutil.disk_usage(path).free
+    except OSError:
+        return None
+
+
+def cpu_percent(previous: tuple[float, float] | None, cpu_seconds: float, now: float) -> float:
+    """Percent of one core used between two samples (cpu seconds, monotonic time)."""
+    if previous is None:
+        return 0.0
+    cpu_before, at = previous
+    elapsed = now - at
+    if elapsed <= 0 or cpu_seconds < cpu_before:
+        return 0.0
+    return 100.0 * (cpu_seconds - cpu_before) / elapsed

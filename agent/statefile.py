@@ -1,0 +1,109 @@
+"""The agent's state file (``<run_dir>/agent-state.json``) and reset requests.
+
+Written atomically by the agent every round, read by ``ragops status``. This module is
+imported by ``ragops status`` on its fast path: standard library only, no pydantic.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import time
+import tomllib
+from pathlib import Path
+from typing import Any
+
+STATE_FILE = "agent-state.json"
+RESET_DIR = "agent-reset"
+DEBUG_HANG_FILE = "debug-hang"
+SNAPSHOT_SUCCESS_FILE = "snapshot-last-success.json"
+FORMAT_VERSION = 1
+# Same as agent.config.DEFAULT_CONFIG_PATH, repeated so the fast path stays free of pydantic.
+DEFAULT_CONFIG_PATH = "/etc/ragops/ragops.toml"
+DEFAULT_RUN_DIR = "/run/ragops"
+
+
+def state_path(run_dir: str | Path) -> Path:
+    return Path(run_dir) / STATE_FILE
+
+
+def quick_run_dir(explicit_config: str | None) -> Path:
+    """run_dir as configured, read without validating the whole configuration."""
+    env = os.environ.get("RAGOPS_RAGOPS__RUN_DIR")
+    if env:
+        return Path(env)
+    path = Path(explicit_config or os.environ.get("RAGOPS_CONFIG") or DEFAULT_CONFIG_PATH)
+    try:
+        with path.open("rb") as handle:
+            data = tomllib.load(handle)
+    except (OSError, tomllib.TOMLDecodeError, UnicodeDecodeError):
+        return Path(DEFAULT_RUN_DIR)
+    value = data.get("ragops", {}).get("run_dir") if isinstance(data.get("ragops"), dict) else None
+    return (
+        Path(value) if isinstance(value, str) and value.startswith("/") else Path(DEFAULT_RUN_DIR)
+    )
+
+
+def read_state(path: Path) -> dict[str, Any] | None:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    if not isinstance(data, dict) or data.get("version") != FORMAT_VERSION:
+        return None
+    return data
+
+
+def is_fresh(doc: dict[str, Any], now_wall: float) -> bool:
+    """The writer is alive and wrote recently enough for its figures to be current."""
+    age = now_wall - float(doc.get("written_at", 0))
+    return age <= float(doc.get("stale_after_seconds", 30)) and pid_alive(int(doc.get("pid", 0)))
+
+
+def pid_alive(pid: int) -> bool:
+    if pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def request_reset(run_dir: Path, service: str) -> Path:
+    """Leave a reset request the running agent consumes on its next round."""
+    directory = run_dir / RESET_DIR
+    directory.mkdir(parents=True, exist_ok=True)
+    request = directory / service
+    request.write_text(f"{time.time()}\n", encoding="utf-8")
+    return request
+
+
+def take_reset_requests(run_dir: Path) -> list[str]:
+    """Consume pending reset requests (the agent's side)."""
+    names: list[str] = []
+    try:
+        entries = list(os.scandir(run_dir / RESET_DIR))
+    except OSError:
+        return names
+    for entry in entries:
+        if entry.name.startswith("."):
+            continue
+        with contextlib.suppress(OSError):
+            os.unlink(entry.path)
+            names.append(entry.name)
+    return sorted(names)
+
+
+def read_snapshot_success(state_dir: Path) -> dict[str, float]:
+    """{collection: unix time} of the last successful snapshot, as the snapshot job wrote it."""
+    try:
+        data = json.loads((state_dir / SNAPSHOT_SUCCESS_FILE).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    if not isinstance(data, dict):
+        return {}
+    return {str(k): float(v) for k, v in data.items() if isinstance(v, int | float)}

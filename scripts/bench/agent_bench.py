@@ -1,0 +1,240 @@
+"""Benchmark of `ragops agent`: its RSS and CPU with four services probed every 2 s, and
+the time from a service turning unhealthy to the agent's restart of it, over N trials.
+
+No systemd needed: the agent runs in a child process over tests.integration.localunits (which starts
+and restarts the stand-ins in tests/standins for real); only the agent's own process is
+measured. Prints figures; exits 0. Usage:
+
+    .venv/bin/python scripts/bench/agent_bench.py [--seconds 180] [--trials 20]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import random
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parent.parent.parent
+STANDINS = REPO / "tests" / "standins"
+INTERVAL = 2.0
+THRESHOLD = 2
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def write_config(root: Path) -> Path:
+    ports = {name: free_port() for name in ("qdrant", "tei", "api", "bm25")}
+    py = sys.executable
+
+    def standin(name: str, script: str, *extra: str) -> list[str]:
+        return [
+            py,
+            str(STANDINS / script),
+            "--port",
+            str(ports[name]),
+            "--control",
+            str(root / f"{name}.control"),
+            *extra,
+        ]
+
+    url = {n: f"http://127.0.0.1:{p}" for n, p in ports.items()}
+    services: dict[str, dict[str, Any]] = {
+        "qdrant": {"exec": standin("qdrant", "tei.py"), "path": "/health"},
+        "tei": {"exec": standin("tei", "tei.py"), "path": "/health"},
+        "api": {
+            "exec": standin(
+                "api",
+                "api.py",
+                "--qdrant",
+                url["qdrant"] + "/health",
+                "--tei",
+                url["tei"] + "/health",
+            ),
+            "path": "/api/v1/health",
+            "depends_on": ["qdrant", "tei"],
+        },
+        "bm25": {"exec": standin("bm25", "bm25.py", "--interval", "1"), "path": "/health"},
+    }
+    lines = [
+        "[ragops]",
+        f'run_dir = "{root}/run"',
+        f'state_dir = "{root}/state"',
+        "[agent]",
+        'metrics_listen = ""',
+    ]
+    for name, svc in services.items():
+        (root / f"{name}.control").write_text("ok\n")
+        lines += [
+            f"[services.{name}]",
+            f"exec = {json.dumps(svc['exec'])}",
+            f"depends_on = {json.dumps(svc.get('depends_on', []))}",
+            f"[services.{name}.health]",
+            'type = "http"',
+            f'url = "{url[name]}{svc["path"]}"',
+            f"interval_seconds = {INTERVAL}",
+            "timeout_seconds = 1.5",
+            f"failure_threshold = {THRESHOLD}",
+            "start_grace_seconds = 1",
+            "restart_limit = 1000",
+            "restart_window_seconds = 60",
+        ]
+    path = root / "ragops.toml"
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def run_agent(config: str) -> None:
+    """The child: the real Agent loop over locally supervised stand-ins."""
+    sys.path.insert(0, str(REPO))
+    from agent.configfile import load_settings
+    from agent.daemon import Agent
+    from agent.logconfig import configure
+    from tests.integration.localunits import LocalUnits
+
+    configure("json", "info")
+    settings = load_settings(config)
+    units = LocalUnits({f"ragops-{n}.service": s.exec for n, s in settings.services.items()})
+    units.start_all()
+    try:
+        asyncio.run(Agent(settings, units, reload=lambda: load_settings(config)).run())
+    finally:
+        units.stop_all()
+
+
+class Events:
+    def __init__(self, stream: Any) -> None:
+        self.items: list[dict[str, Any]] = []
+        self.lock = threading.Lock()
+        threading.Thread(target=self._read, args=(stream,), daemon=True).start()
+
+    def _read(self, stream: Any) -> None:
+        for line in stream:
+            try:
+                item = json.loads(line)
+            except ValueError:
+                continue
+            with self.lock:
+                self.items.append(item)
+
+    def after(self, name: str, service: str, since: float) -> float | None:
+        with self.lock:
+            for item in self.items:
+                if item.get("event") == name and item.get("service") == service:
+                    at = datetime.fromisoformat(item["timestamp"].replace("Z", "+00:00"))
+                    if at.timestamp() >= since:
+                        return at.timestamp()
+        return None
+
+
+def wait_for(check: Any, timeout: float) -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = check()
+        if value:
+            return value
+        time.sleep(0.02)
+    return None
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--seconds", type=float, default=180.0)
+    parser.add_argument("--trials", type=int, default=20)
+    parser.add_argument("--run-agent", default=None, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.run_agent:
+        run_agent(args.run_agent)
+        return
+    import psutil
+
+    root = Path(tempfile.mkdtemp(prefix="ragops-bench-"))
+    config = write_config(root)
+    child = subprocess.Popen(
+        [sys.executable, __file__, "--run-agent", str(config)],
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=REPO,
+    )
+    events = Events(child.stderr)
+    agent = psutil.Process(child.pid)
+    try:
+        time.sleep(10)  # imports, first rounds, stand-ins up
+        cpu0 = sum(agent.cpu_times()[:2])
+        t0 = time.monotonic()
+        rss: list[int] = []
+        while time.monotonic() - t0 < args.seconds:
+            rss.append(agent.memory_info().rss)
+            time.sleep(1)
+        cpu = sum(agent.cpu_times()[:2]) - cpu0
+        elapsed = time.monotonic() - t0
+        print(f"steady state: 4 services, interval {INTERVAL:g}s, {elapsed:.0f}s measured")
+        print(
+            f"  agent RSS: max {max(rss) / 2**20:.1f} MiB, "
+            f"median {statistics.median(rss) / 2**20:.1f} MiB (goal <= 45 MiB)"
+        )
+        print(f"  agent CPU: {100 * cpu / elapsed:.3f}% of one core (goal <= 0.5%)")
+
+        delays: list[float] = []
+        control = root / "tei.control"
+        for trial in range(args.trials):
+            time.sleep(random.uniform(0, INTERVAL))  # a random phase against the probes
+            flipped = time.time()
+            control.write_text("fail\n")
+            restarted = wait_for(lambda f=flipped: events.after("restart", "tei", f), 30)
+            control.write_text("ok\n")
+            if restarted is None:
+                print(f"  trial {trial}: no restart within 30 s")
+                continue
+            delays.append(restarted - flipped)
+            wait_for(
+                lambda r=restarted: (
+                    events.after("service.state", "tei", r + 0.01) and _healthy(root)
+                ),
+                30,
+            )
+            time.sleep(1.5)  # past the start grace
+        goal = INTERVAL * THRESHOLD + 0.5
+        if delays:
+            print(
+                f"unhealthy -> restart over {len(delays)} trials (interval {INTERVAL:g}s, "
+                f"threshold {THRESHOLD}; goal <= {goal:g}s):"
+            )
+            print(
+                f"  min {min(delays):.2f}s  median {statistics.median(delays):.2f}s  "
+                f"max {max(delays):.2f}s"
+            )
+    finally:
+        child.terminate()
+        try:
+            child.wait(15)
+        except subprocess.TimeoutExpired:
+            child.kill()
+
+
+def _healthy(root: Path) -> bool:
+    try:
+        doc = json.loads((root / "run" / "agent-state.json").read_text())
+    except (OSError, ValueError):
+        return False
+    return bool(doc["services"]["tei"]["health"] == "healthy")
+
+
+if __name__ == "__main__":
+    os.environ.setdefault("PYTHONDONTWRITEBYTECODE", "1")
+    main()
