@@ -8,7 +8,7 @@ Validation problems are collected, never raised one at a time: see ``agent.confi
 from __future__ import annotations
 
 import re
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
 from pydantic import (
     AfterValidator,
@@ -329,78 +329,3 @@ class Settings(BaseSettings):
     ) -> tuple[PydanticBaseSettingsSource, ...]:
         # The file's contents arrive as init kwargs; the environment overrides them.
         return (env_settings, init_settings)
-
-
-def reference_problems(settings: Settings) -> list[tuple[str, str]]:
-    """Cross-field checks pydantic cannot express per field: (path, message) pairs."""
-    problems: list[tuple[str, str]] = []
-    names = set(settings.services)
-    for name, service in settings.services.items():
-        base = f"services.{name}"
-        if name in RESERVED_SERVICE_NAMES:
-            problems.append((base, f"{name!r} is reserved for ragops' own units; rename it"))
-        for field in ("after", "depends_on"):
-            for other in getattr(service, field):
-                if other == name:
-                    problems.append((f"{base}.{field}", "a service cannot name itself"))
-                elif other not in names:
-                    problems.append(
-                        (f"{base}.{field}", f"{other!r} is not a service in [services]")
-                    )
-        cred = service.health.header_credential
-        if cred is not None and cred not in service.credentials:
-            problems.append(
-                (
-                    f"{base}.health.header_credential",
-                    f"{cred!r} is not in services.{name}.credentials",
-                )
-            )
-    cycle = find_dependency_cycle(settings)
-    if cycle:
-        problems.append(("services", "depends_on forms a cycle: " + " -> ".join(cycle)))
-    ragops_with = settings.cpu.ragops_with
-    if ragops_with is not None and ragops_with not in names:
-        problems.append(("cpu.ragops_with", f"{ragops_with!r} is not a service in [services]"))
-    return problems
-
-
-def find_dependency_cycle(settings: Settings) -> list[str]:
-    """One depends_on/after cycle as a list of names, or [] when there is none."""
-    edges = {
-        name: [d for d in (s.depends_on + s.after) if d in settings.services]
-        for name, s in settings.services.items()
-    }
-    state: dict[str, int] = {}
-    stack: list[str] = []
-
-    def visit(node: str) -> list[str]:
-        state[node] = 1
-        stack.append(node)
-        for nxt in edges[node]:
-            if state.get(nxt) == 1:
-                return [*stack[stack.index(nxt) :], nxt]
-            if nxt not in state:
-                found = visit(nxt)
-                if found:
-                    return found
-        stack.pop()
-        state[node] = 2
-        return []
-
-    for node in edges:
-        if node not in state:
-            found = visit(node)
-            if found:
-                return found
-    return []
-
-
-def redacted(settings: Settings) -> dict[str, Any]:
-    """The configuration as data with anything secret-looking replaced by '***'."""
-    data = settings.model_dump(mode="json")
-    secretish = re.compile(r"(KEY|SECRET|TOKEN|PASSW|CREDENTIAL|AUTH)", re.IGNORECASE)
-    for service in data.get("services", {}).values():
-        service["environment"] = {
-            k: ("***" if secretish.search(k) else v) for k, v in service["environment"].items()
-        }
-    return data

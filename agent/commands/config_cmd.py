@@ -33,7 +33,7 @@ def check(ctx: click.Context) -> None:
 @click.pass_context
 def show(ctx: click.Context, as_json: bool) -> None:
     """Print the effective configuration (file + environment), secrets redacted."""
-    from agent.config import redacted
+    from agent.configfile import redacted
 
     data = redacted(load_config(ctx))
     if as_json:

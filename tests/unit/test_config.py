@@ -188,7 +188,7 @@ def test_header_credential_must_name_a_credential_of_the_service() -> None:
 
 
 def test_redacted_hides_secret_looking_environment_values() -> None:
-    from agent.config import redacted
+    from agent.configfile import redacted
 
     data = {
         "services": {
