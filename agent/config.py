@@ -20,7 +20,6 @@ from pydantic import (
     field_validator,
     model_validator,
 )
-from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from agent.units_syntax import check_cpu_list, check_plain_value
 
@@ -293,15 +292,15 @@ class LogrotateSettings(_Model):
     randomized_delay_seconds: Annotated[int, Field(ge=0, le=86400)] = 120
 
 
-class Settings(BaseSettings):
-    """The whole configuration. Build it with ``agent.configfile.load_settings``."""
+class Settings(BaseModel):
+    """The whole configuration. Build it with ``agent.configfile.load_settings``.
 
-    model_config = SettingsConfigDict(
-        env_prefix="RAGOPS_",
-        env_nested_delimiter="__",
-        extra="forbid",
-        validate_assignment=True,
-    )
+    A plain model, not pydantic-settings' BaseSettings: the ``RAGOPS_<SECTION>__<FIELD>``
+    overrides are merged in by ``agent.configfile.environment_overrides``, which keeps
+    pydantic-settings (and its dotenv, CLI and cloud sources: ~3 MiB) out of the agent.
+    """
+
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
 
     ragops: GeneralSettings = Field(default_factory=GeneralSettings)
     cpu: CpuSettings = Field(default_factory=CpuSettings)
@@ -317,18 +316,6 @@ class Settings(BaseSettings):
     def source(self) -> str:
         """The file this configuration was read from (for messages and unit headers)."""
         return self._source
-
-    @classmethod
-    def settings_customise_sources(
-        cls,
-        settings_cls: type[BaseSettings],
-        init_settings: PydanticBaseSettingsSource,
-        env_settings: PydanticBaseSettingsSource,
-        dotenv_settings: PydanticBaseSettingsSource,
-        file_secret_settings: PydanticBaseSettingsSource,
-    ) -> tuple[PydanticBaseSettingsSource, ...]:
-        # The file's contents arrive as init kwargs; the environment overrides them.
-        return (env_settings, init_settings)
 
 
 def reference_problems(settings: Settings) -> list[tuple[str, str]]:

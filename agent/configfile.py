@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import os
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Mapping, MutableMapping
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +13,9 @@ from pydantic import ValidationError
 
 from agent.config import DEFAULT_CONFIG_PATH, Settings, reference_problems
 from agent.errors import ConfigError
+
+ENV_PREFIX = "RAGOPS_"
+ENV_NESTING = "__"
 
 
 def resolve_config_path(explicit: str | os.PathLike[str] | None = None) -> Path:
@@ -66,10 +70,60 @@ def read_toml(path: Path) -> dict[str, Any]:
         raise ConfigError([f"{path}: not UTF-8 text"]) from None
 
 
+def environment_overrides(environ: Mapping[str, str]) -> dict[str, Any]:
+    """Pure: ``RAGOPS_<SECTION>__<FIELD>[__...]=value`` variables as nested data.
+
+    Names are case-insensitive; only the top-level sections of Settings are read (so
+    ``RAGOPS_CONFIG`` and other ``RAGOPS_*`` variables are not settings). A value that is a
+    JSON array or object (``RAGOPS_SERVICES__API__EXEC='["/bin/api"]'``) is decoded; any
+    other value stays text and the model converts it (``"333"`` -> 333).
+    """
+    found: dict[str, Any] = {}
+    for name, value in sorted(environ.items()):
+        if not name.upper().startswith(ENV_PREFIX):
+            continue
+        path = name[len(ENV_PREFIX) :].lower().split(ENV_NESTING)
+        if path[0] not in Settings.model_fields or not all(path):
+            continue
+        node = found
+        for key in path[:-1]:
+            child = node.setdefault(key, {})
+            if not isinstance(child, dict):
+                break
+            node = child
+        else:
+            node[path[-1]] = _env_value(value)
+    return found
+
+
+def _env_value(value: str) -> Any:
+    if value.strip().startswith(("[", "{")):
+        try:
+            return json.loads(value)
+        except ValueError:
+            pass
+    return value
+
+
+def merge_into(base: MutableMapping[str, Any], overrides: Mapping[str, Any]) -> None:
+    """Deep merge: a table in ``overrides`` updates the table in ``base`` key by key."""
+    for key, value in overrides.items():
+        current = base.get(key)
+        if isinstance(value, Mapping) and isinstance(current, Mapping):
+            merged = dict(current)
+            merge_into(merged, value)
+            base[key] = merged
+        else:
+            base[key] = value
+
+
 def settings_from_data(data: Mapping[str, Any], source: str) -> Settings:
-    """Validate already-parsed data; raises ConfigError listing every problem."""
+    """Validate already-parsed data, the environment overriding it; raises ConfigError
+    listing every problem."""
+    merged = dict(data)
+    merge_into(merged, environment_overrides(os.environ))
     try:
-        settings = Settings(**dict(data))
+        settings = Settings(**merged)
     except ValidationError as exc:
         problems = problems_from_validation(exc)
         raise ConfigError([f"{source}: at '{loc}': {msg}" for loc, msg in problems]) from None

@@ -9,7 +9,7 @@ import pytest
 from pydantic import BaseModel
 
 from agent.config import Settings
-from agent.configfile import load_settings, settings_from_data
+from agent.configfile import environment_overrides, load_settings, settings_from_data
 from agent.errors import ConfigError
 from tests.paths import SHIPPED_CONFIG
 
@@ -158,6 +158,31 @@ def test_environment_overrides_the_file(monkeypatch: pytest.MonkeyPatch) -> None
     assert settings.services["api"].cpu_weight == 333
     # The rest of the service still comes from the file.
     assert settings.services["api"].core_weight == 2.0
+
+
+def test_environment_overrides_are_nested_case_insensitive_and_decode_json_lists() -> None:
+    environ = {
+        "RAGOPS_SERVICES__API__EXEC": '["/bin/api", "--port", "1"]',
+        "ragops_agent__log_level": "debug",
+        "RAGOPS_SERVICES__API__ENVIRONMENT__PORT": "8080",
+        "RAGOPS_CONFIG": "/etc/other.toml",
+        "RAGOPS_AGENT_DEBUG_HANG": "1",
+        "RAGOPS_SNAPSHOT__": "empty key",
+        "PATH": "/usr/bin",
+    }
+    assert environment_overrides(environ) == {
+        "services": {"api": {"exec": ["/bin/api", "--port", "1"], "environment": {"port": "8080"}}},
+        "agent": {"log_level": "debug"},
+    }
+
+
+def test_a_bad_value_from_the_environment_is_reported_at_its_setting(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("RAGOPS_SERVICES__API__CPU_WEIGHT", "lots")
+    with pytest.raises(ConfigError) as caught:
+        load_settings(SHIPPED_CONFIG)
+    assert any("at 'services.api.cpu_weight'" in p for p in caught.value.problems)
 
 
 def test_ragops_config_variable_selects_the_file(
