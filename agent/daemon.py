@@ -430,7 +430,7 @@ class Agent:
 def settle_heap() -> None:
     """Move everything alive after start-up (modules, classes, configuration) out of the
     garbage collector's view: full collections then scan only what the rounds allocate,
-    not the ~300k long-lived objects of the imported libraries (CPU every few minutes)."""
+    not the ~45k long-lived objects of the imported libraries."""
     gc.collect()
     gc.freeze()
 
