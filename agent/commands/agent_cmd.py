@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -12,6 +13,12 @@ from agent.commands.common import load_config
 
 if TYPE_CHECKING:
     from agent.config import Settings
+
+# Modules the daemon never uses that its libraries import eagerly when they are installed:
+# httpcore's HTTP/2 support (h2, hpack, hyperframe: 1.3 MiB; probes speak HTTP/1.1) and
+# httpx's command line (httpx._main: pygments, rich). A None entry in sys.modules makes
+# their import fail with ImportError, which httpcore and httpx both handle.
+DAEMON_UNUSED_MODULES = ("h2", "httpx._main")
 
 
 @click.group()
@@ -24,6 +31,9 @@ def agent() -> None:
 def run(ctx: click.Context) -> None:
     """Run the watchdog (ragops-agent.service runs this; Type=notify)."""
     import asyncio
+
+    for name in DAEMON_UNUSED_MODULES:
+        sys.modules.setdefault(name, None)  # type: ignore[arg-type]
 
     from agent.configfile import load_settings
     from agent.daemon import Agent

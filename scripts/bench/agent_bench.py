@@ -1,9 +1,10 @@
 """Benchmark of `ragops agent`: its RSS and CPU with four services probed every 2 s, and
 the time from a service turning unhealthy to the agent's restart of it, over N trials.
 
-No systemd needed: the agent runs in a child process over tests.integration.localunits (which starts
-and restarts the stand-ins in tests/standins for real); only the agent's own process is
-measured. Prints figures; exits 0. Usage:
+No systemd needed: the agent runs in a child process as ``ragops agent run`` (the unit's
+command, through agent.cli) over tests.integration.localunits (which starts and restarts the
+stand-ins in tests/standins for real); only the agent's own process is measured. Prints
+figures; exits 0. Usage:
 
     .venv/bin/python scripts/bench/agent_bench.py [--seconds 180] [--trials 20]
 """
@@ -11,7 +12,6 @@ measured. Prints figures; exits 0. Usage:
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import os
 import random
@@ -100,19 +100,29 @@ def write_config(root: Path) -> Path:
 
 
 def run_agent(config: str) -> None:
-    """The child: the real Agent loop over locally supervised stand-ins."""
+    """The child: ``ragops agent run`` through the same entry point as the unit
+    (agent.cli.main), with systemd replaced by tests.integration.localunits, which
+    starts and restarts the stand-ins for real."""
+    import tomllib
+
     sys.path.insert(0, str(REPO))
-    from agent.configfile import load_settings
-    from agent.daemon import Agent
-    from agent.logconfig import configure
+    import agent.systemd
+    from agent.cli import main as ragops
     from tests.integration.localunits import LocalUnits
 
-    configure("json", "info")
-    settings = load_settings(config)
-    units = LocalUnits({f"ragops-{n}.service": s.exec for n, s in settings.services.items()})
-    units.start_all()
+    with open(config, "rb") as handle:
+        services = tomllib.load(handle)["services"]
+    units = LocalUnits({f"ragops-{n}.service": s["exec"] for n, s in services.items()})
+
+    def local_units() -> LocalUnits:
+        units.start_all()  # now: the command has configured logging (JSON on stderr)
+        return units
+
+    agent.systemd.SystemctlUnits = local_units  # type: ignore[assignment,misc]
     try:
-        asyncio.run(Agent(settings, units, reload=lambda: load_settings(config)).run())
+        ragops(["--config", config, "agent", "run"])
+    except SystemExit:
+        pass
     finally:
         units.stop_all()
 

@@ -160,6 +160,15 @@ def test_environment_overrides_the_file(monkeypatch: pytest.MonkeyPatch) -> None
     assert settings.services["api"].core_weight == 2.0
 
 
+def test_a_bad_value_from_the_environment_is_reported_at_its_setting(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("RAGOPS_SERVICES__API__CPU_WEIGHT", "lots")
+    with pytest.raises(ConfigError) as caught:
+        load_settings(SHIPPED_CONFIG)
+    assert any("at 'services.api.cpu_weight'" in p for p in caught.value.problems)
+
+
 def test_ragops_config_variable_selects_the_file(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
