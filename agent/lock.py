@@ -19,6 +19,7 @@ def hold_lock(path: Path, job: str, wait_seconds: float = 0.0) -> Iterator[None]
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+        share_with_directory_owner(fd, path.parent)
     except PermissionError:
         raise RagopsError(f"{path}: permission denied; run as root or as the ragops user") from None
     except OSError as exc:
@@ -41,3 +42,13 @@ def hold_lock(path: Path, job: str, wait_seconds: float = 0.0) -> Iterator[None]
         yield
     finally:
         os.close(fd)
+
+
+def share_with_directory_owner(fd: int, directory: Path) -> None:
+    """A lock file root creates by hand (``sudo ragops snapshot create``) goes to the
+    directory's owner, so the timer's run as that user can still open it."""
+    if os.geteuid() != 0:
+        return
+    owner = os.stat(directory)
+    if os.fstat(fd).st_uid != owner.st_uid:
+        os.fchown(fd, owner.st_uid, owner.st_gid)
