@@ -47,7 +47,11 @@ class QdrantStandin:
     client: httpx.Client = field(init=False)
 
     def __post_init__(self) -> None:
-        self.client = httpx.Client(base_url=self.url, headers={"api-key": self.api_key})
+        self.client = httpx.Client(
+            base_url=self.url,
+            headers={"api-key": self.api_key},
+            timeout=httpx.Timeout(600, connect=5),
+        )
 
     def call(self, method: str, path: str, **kwargs: Any) -> Any:
         response = self.client.request(method, path, **kwargs)
