@@ -83,7 +83,7 @@ def create_snapshot(job: Job, collection: str, qdrant_version: str) -> Manifest:
 
         def chunks() -> Generator[bytes, None, None]:
             size = 0
-            with job.qdrant.download_snapshot(collection, info.name, CHUNK) as stream:
+            with job.qdrant.download_snapshot(collection, info.name) as stream:
                 for chunk in stream:
                     digest.update(chunk)
                     size += len(chunk)
