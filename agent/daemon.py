@@ -20,7 +20,8 @@ from typing import TYPE_CHECKING, Any
 import structlog
 
 from agent import resources
-from agent.errors import CommandError, ConfigError
+from agent.agentview import AgentView
+from agent.errors import CommandError, ConfigError, RagopsError
 from agent.files import write_atomic
 from agent.health import (
     Event,
@@ -52,6 +53,10 @@ if TYPE_CHECKING:
 
     from agent.config import Settings
 
+    # The daemon builds its view in a child process (agent/agentview.py); tests and
+    # ``ragops status`` hand it validated Settings directly.
+    Configuration = Settings | AgentView
+
 log = structlog.get_logger("ragops.agent")
 
 # Upper bound of one loop iteration's wait, so flags and reset requests are seen promptly.
@@ -65,10 +70,10 @@ DEBUG_HANG_ENV = "RAGOPS_AGENT_DEBUG_HANG"
 class Agent:
     def __init__(
         self,
-        settings: Settings,
+        settings: Configuration,
         units: UnitManager,
         *,
-        reload: Callable[[], Settings] | None = None,
+        reload: Callable[[], Configuration] | None = None,
         notifier: Notifier | None = None,
         clock: Callable[[], float] = monotonic_now,
     ) -> None:
@@ -102,12 +107,16 @@ class Agent:
         self.apply_settings(settings)
 
     # -- configuration ---------------------------------------------------------------
-    def apply_settings(self, settings: Settings) -> None:
-        self.settings = settings
+    def apply_settings(self, settings: Configuration) -> None:
+        if not isinstance(settings, AgentView):
+            from agent.agentview import view_of
+
+            settings = view_of(settings)
         self.services = build_services(settings)
+        self.view = settings
         self.policies = {n: s.policy for n, s in self.services.items()}
-        self.run_dir = Path(settings.ragops.run_dir)
-        self.state_dir = Path(settings.ragops.state_dir)
+        self.run_dir = Path(settings.run_dir)
+        self.state_dir = Path(settings.state_dir)
         for gone in set(self.states) - set(self.services):
             del self.states[gone]
             task = self.inflight.pop(gone, None)
@@ -188,7 +197,7 @@ class Agent:
         self.wake.set()
 
     async def start_metrics(self) -> None:
-        listen = self.settings.agent.metrics_listen
+        listen = self.view.metrics_listen
         if not listen:
             return
         server = MetricsServer(listen)
@@ -203,18 +212,19 @@ class Agent:
     async def do_reload(self) -> None:
         self.reload_requested = False
         self.notifier.send("RELOADING=1", f"MONOTONIC_USEC={monotonic_usec()}")
-        old_listen = self.settings.agent.metrics_listen
+        old_listen = self.view.metrics_listen
         try:
             if self.reload_settings is None:
                 raise ConfigError(["no configuration source to reload from"])
-            settings = self.reload_settings()
-            self.apply_settings(settings)
+            self.apply_settings(self.reload_settings())
         except ConfigError as exc:
-            log.error("agent.reload.failed", problems=exc.problems, kept=self.settings.source)
+            log.error("agent.reload.failed", problems=exc.problems, kept=self.view.source)
+        except RagopsError as exc:  # the view's child failed otherwise: keep the old view
+            log.error("agent.reload.failed", problems=[exc.message], kept=self.view.source)
         else:
-            log.info("agent.reloaded", source=settings.source, services=",".join(self.services))
+            log.info("agent.reloaded", source=self.view.source, services=",".join(self.services))
             await self.renew_client()
-            if settings.agent.metrics_listen != old_listen:
+            if self.view.metrics_listen != old_listen:
                 if self.metrics is not None:
                     await self.metrics.close()
                     self.metrics = None

@@ -13,6 +13,7 @@ from agent.health import Policy, ProbeResult
 from agent.probes import ProbeSpec, run_probe
 
 if TYPE_CHECKING:
+    from agent.agentview import AgentView
     from agent.config import Settings
 
 
@@ -28,15 +29,14 @@ class Service:
     data_paths: tuple[str, ...] = ()
 
 
-def build_services(settings: Settings) -> dict[str, Service]:
+def build_services(view: AgentView) -> dict[str, Service]:
     """Services from the configuration; probe headers read from credentials here, once."""
     services: dict[str, Service] = {}
-    for name, svc in settings.services.items():
-        health = svc.health
+    for name, health in view.services.items():
         headers: dict[str, str] = {}
         if health.header and health.header_credential:
             headers[health.header] = read_credential(
-                f"{name}.{health.header_credential}", svc.credentials[health.header_credential]
+                f"{name}.{health.header_credential}", health.credential_file or ""
             )
         services[name] = Service(
             name=name,
@@ -47,7 +47,7 @@ def build_services(settings: Settings) -> dict[str, Service]:
                 start_grace_seconds=health.start_grace_seconds,
                 restart_limit=health.restart_limit,
                 restart_window_seconds=health.restart_window_seconds,
-                depends_on=tuple(svc.depends_on),
+                depends_on=health.depends_on,
             ),
             spec=ProbeSpec(
                 type=health.type,
@@ -60,7 +60,7 @@ def build_services(settings: Settings) -> dict[str, Service]:
                 argv=tuple(health.argv),
             ),
             interval=health.interval_seconds,
-            data_paths=tuple(svc.data_paths),
+            data_paths=health.data_paths,
         )
     return services
 
@@ -80,9 +80,10 @@ def read_credential(cred_id: str, fallback: str) -> str:
 
 def probe_once(settings: Settings) -> dict[str, ProbeResult]:
     """One concurrent round of probes without the daemon (``ragops status`` fallback)."""
+    from agent.agentview import view_of
     from agent.http import make_async_client
 
-    services = build_services(settings)
+    services = build_services(view_of(settings))
 
     async def all_probes() -> dict[str, ProbeResult]:
         tls = any((s.spec.url or "").startswith("https:") for s in services.values())

@@ -5,14 +5,10 @@ from __future__ import annotations
 import sys
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import click
 
 from agent.commands.common import load_config
-
-if TYPE_CHECKING:
-    from agent.config import Settings
 
 # Modules the daemon never uses that its libraries import eagerly when they are installed:
 # httpcore's HTTP/2 support (h2, hpack, hyperframe: 1.3 MiB; probes speak HTTP/1.1) and
@@ -35,22 +31,32 @@ def run(ctx: click.Context) -> None:
     for name in DAEMON_UNUSED_MODULES:
         sys.modules.setdefault(name, None)  # type: ignore[arg-type]
 
-    from agent.configfile import load_settings
+    from agent.agentview import AgentView, load_view
     from agent.daemon import Agent
     from agent.logconfig import configure
     from agent.systemd import SystemctlUnits
 
-    settings = load_config(ctx)  # a configuration error exits 78 before READY=1
-    configure(settings.agent.log_format, settings.agent.log_level)
-    source = settings.source
+    # pydantic stays out of this long-lived process: a child validates the configuration.
+    view = load_view((ctx.find_root().obj or {}).get("config_path"))  # an error exits 78
+    configure(view.log_format, view.log_level)
+    source = view.source
 
-    def reload() -> Settings:
-        fresh = load_settings(source)
-        configure(fresh.agent.log_format, fresh.agent.log_level)
+    def reload() -> AgentView:
+        fresh = load_view(source)
+        configure(fresh.log_format, fresh.log_level)
         return fresh
 
-    daemon = Agent(settings, SystemctlUnits(), reload=reload)
+    daemon = Agent(view, SystemctlUnits(), reload=reload)
     ctx.exit(asyncio.run(daemon.run()))
+
+
+@agent.command(hidden=True)
+@click.pass_context
+def view(ctx: click.Context) -> None:
+    """Print the agent's view of the configuration as JSON (run by ``agent run``)."""
+    from agent.agentview import render_view, view_of
+
+    click.echo(render_view(view_of(load_config(ctx))), nl=False)
 
 
 @agent.command()

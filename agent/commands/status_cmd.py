@@ -89,6 +89,7 @@ def probe_now(ctx: click.Context) -> dict[str, Any]:
     """What the agent would see right now, judged as one round from scratch."""
     import asyncio
 
+    from agent.agentview import view_of
     from agent.commands.common import load_config
     from agent.errors import CommandError
     from agent.health import UnitInfo, evaluate_round, summarize
@@ -96,7 +97,7 @@ def probe_now(ctx: click.Context) -> dict[str, Any]:
     from agent.systemd import SystemctlUnits, monotonic_now
 
     settings = load_config(ctx)
-    services = build_services(settings)
+    services = build_services(view_of(settings))
     probes = probe_once(settings)
     units: dict[str, UnitInfo] | None
     try:

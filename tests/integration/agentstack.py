@@ -19,6 +19,7 @@ from typing import Any
 
 import structlog
 
+from agent.agentview import load_view
 from agent.configfile import load_settings
 from agent.daemon import Agent
 from agent.notify import Notifier
@@ -169,7 +170,8 @@ class Running:
         stack.agent = Agent(
             settings,
             stack.units,
-            reload=lambda: load_settings(stack.config_path),
+            # As `ragops agent run` does: a child validates the file (agent/agentview.py).
+            reload=lambda: load_view(str(stack.config_path)),
             notifier=self.notifier or Notifier(""),
         )
         self.task = asyncio.create_task(stack.agent.run())
