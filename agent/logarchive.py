@@ -10,7 +10,9 @@ import gzip
 import os
 import shutil
 import time
+from collections.abc import Iterator
 from pathlib import Path
+from typing import BinaryIO
 
 from agent.files import fsync_directory
 
@@ -46,21 +48,15 @@ def _copy_metadata(st: os.stat_result, path: str) -> None:
     os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns))
 
 
-def compress_file(src: str, dst: str, level: int = COMPRESS_LEVEL) -> tuple[int, int]:
-    """gzip ``src`` into ``dst`` (streamed through ``dst.tmp``, which becomes ``dst`` only
-    once complete and synced), keep owner, mode and mtime, then remove ``src``."""
+@contextlib.contextmanager
+def _staged(src: str, dst: str) -> Iterator[BinaryIO]:
+    """Write ``dst`` through ``dst.tmp``: synced, given ``src``'s owner, mode and times, and
+    renamed into place (never over an existing file) only when the body completed."""
     tmp = dst + ".tmp"
     st = os.stat(src)
     try:
-        with open(src, "rb") as fin, open(tmp, "wb") as raw:
-            with gzip.GzipFile(
-                filename=os.path.basename(src),
-                mode="wb",
-                compresslevel=level,
-                fileobj=raw,
-                mtime=int(st.st_mtime),
-            ) as gz:
-                shutil.copyfileobj(fin, gz, _CHUNK)
+        with open(tmp, "wb") as raw:
+            yield raw
             raw.flush()
             os.fsync(raw.fileno())
         _copy_metadata(st, tmp)
@@ -69,9 +65,27 @@ def compress_file(src: str, dst: str, level: int = COMPRESS_LEVEL) -> tuple[int,
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
         raise
+
+
+def compress_file(src: str, dst: str, level: int = COMPRESS_LEVEL) -> tuple[int, int]:
+    """gzip ``src`` into ``dst`` (streamed through ``dst.tmp``, which becomes ``dst`` only
+    once complete and synced), keep owner, mode and mtime, then remove ``src``."""
+    size = os.stat(src).st_size
+    with (
+        _staged(src, dst) as raw,
+        open(src, "rb") as fin,
+        gzip.GzipFile(
+            filename=os.path.basename(src),
+            mode="wb",
+            compresslevel=level,
+            fileobj=raw,
+            mtime=int(os.fstat(fin.fileno()).st_mtime),
+        ) as gz,
+    ):
+        shutil.copyfileobj(fin, gz, _CHUNK)
     fsync_directory(Path(dst).parent)
     os.unlink(src)
-    return st.st_size, os.stat(dst).st_size
+    return size, os.stat(dst).st_size
 
 
 def copy_truncate(src: str, dst: str) -> tuple[int, float]:
@@ -79,19 +93,8 @@ def copy_truncate(src: str, dst: str) -> tuple[int, float]:
     between the last read and the truncate is gone. The bulk is copied and synced first,
     then the tail is caught up right before truncating, to keep that window short.
     Returns (bytes copied, seconds between the last read and the truncate)."""
-    tmp = dst + ".tmp"
-    st = os.stat(src)
-    try:
-        with open(src, "rb") as fin, open(tmp, "wb") as fout:
-            shutil.copyfileobj(fin, fout, _CHUNK)
-            fout.flush()
-            os.fsync(fout.fileno())
-        _copy_metadata(st, tmp)
-        rename_noreplace(tmp, dst)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
+    with _staged(src, dst) as fout, open(src, "rb") as fin:
+        shutil.copyfileobj(fin, fout, _CHUNK)
     with open(src, "rb") as fin, open(dst, "ab") as fout:
         fin.seek(fout.tell())
         tail = fin.read()

@@ -61,26 +61,25 @@ def shared_rootfs(rootfs_tar: Path) -> Iterator[Path]:
     remove_rootfs(root)
 
 
-@pytest.fixture
-def fresh_container(shared_rootfs: Path) -> Iterator[Container]:
-    """A throwaway container (--volatile=overlay): nothing it does outlives the test."""
+def volatile_container(shared_rootfs: Path) -> Iterator[Container]:
     container = Container.boot(shared_rootfs, volatile=True)
     TIMINGS["boot (last volatile container)"] = container.boot_seconds
     try:
         yield container
     finally:
         container.stop()
+
+
+@pytest.fixture
+def fresh_container(shared_rootfs: Path) -> Iterator[Container]:
+    """A throwaway container (--volatile=overlay): nothing it does outlives the test."""
+    yield from volatile_container(shared_rootfs)
 
 
 @pytest.fixture(scope="module")
 def module_container(shared_rootfs: Path) -> Iterator[Container]:
     """One throwaway container shared by a test module."""
-    container = Container.boot(shared_rootfs, volatile=True)
-    TIMINGS["boot (last volatile container)"] = container.boot_seconds
-    try:
-        yield container
-    finally:
-        container.stop()
+    yield from volatile_container(shared_rootfs)
 
 
 @pytest.fixture(scope="module")
