@@ -50,10 +50,23 @@ def describe_error(exc: BaseException) -> str:
 
 
 class Target:
-    """One snapshot target; keys are relative to its directory or bucket prefix."""
+    """One snapshot target; keys are relative to its directory or bucket prefix.
 
-    def __init__(self, store: Any, display: str, part_size: int, concurrency: int) -> None:
+    ``bulk_store`` carries the snapshot data itself; on S3 it may send parts as
+    UNSIGNED-PAYLOAD with a per-part checksum (snapshot.s3.sign_payload). ``store`` does
+    everything else, manifests included, always fully signed.
+    """
+
+    def __init__(
+        self,
+        store: Any,
+        display: str,
+        part_size: int,
+        concurrency: int,
+        bulk_store: Any | None = None,
+    ) -> None:
         self.store = store
+        self.bulk_store = store if bulk_store is None else bulk_store
         self.display = display
         self.part_size = part_size
         self.concurrency = concurrency
@@ -72,7 +85,8 @@ class Target:
                     f"snapshot.target {settings.target}: cannot use it: {describe_error(exc)}"
                 ) from None
             return cls(store, settings.target, part_size, settings.concurrency)
-        return cls(_s3_store(settings), settings.target, part_size, settings.concurrency)
+        store, bulk = _s3_stores(settings)
+        return cls(store, settings.target, part_size, settings.concurrency, bulk)
 
     def _fail(self, action: str, key: str, exc: BaseException) -> StorageError:
         return StorageError(f"{self.display}: {action} {key}: {describe_error(exc)}")
@@ -84,7 +98,7 @@ class Target:
 
         try:
             obstore.put(
-                self.store,
+                self.bulk_store,
                 key,
                 chunks,
                 use_multipart=True,
@@ -158,7 +172,8 @@ class Target:
             raise self._fail("deleting", keys[0], exc) from None
 
 
-def _s3_store(settings: SnapshotSettings) -> Any:
+def _s3_stores(settings: SnapshotSettings) -> tuple[Any, Any]:
+    """The fully signed store, and the one snapshot data goes through."""
     from obstore.store import S3Store
 
     from agent.credentials import read_credential
@@ -190,11 +205,21 @@ def _s3_store(settings: SnapshotSettings) -> Any:
         },
     }
     client: ClientConfig = {"allow_http": s3.allow_http, "connect_timeout": timedelta(seconds=10)}
-    try:
+    bulk_config = config.copy()
+    if not s3.sign_payload:
+        bulk_config["unsigned_payload"] = True
+    if s3.checksum != "none":
+        bulk_config["checksum_algorithm"] = s3.checksum
+
+    def build(c: S3Config) -> S3Store:
         return S3Store(
-            url.netloc, prefix=prefix, config=config, client_options=client, retry_config=retry
+            url.netloc, prefix=prefix, config=c, client_options=client, retry_config=retry
         )
+
+    try:
+        signed, bulk = build(config), build(bulk_config)
     except Exception as exc:
         raise StorageError(
             f"snapshot.target {settings.target}: bad S3 settings: {describe_error(exc)}"
         ) from None
+    return signed, bulk

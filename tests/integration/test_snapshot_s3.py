@@ -235,3 +235,75 @@ def test_s3_dying_mid_upload_and_coming_back_loses_nothing(
         assert verified.returncode == 0, verified.stderr
     else:
         assert after == before and "Traceback" not in result.stderr
+
+
+def part_headers(proxy: S3Proxy) -> list[tuple[str, tuple[str, ...]]]:
+    return [(h, c) for m, p, h, c in proxy.headers if m == "PUT" and "partNumber=" in p]
+
+
+def test_parts_go_unsigned_with_a_crc64_checksum_while_manifests_are_signed(
+    qdrant: QdrantStandin, seaweed: Seaweed, proxy: S3Proxy, tmp_path: Path, prefix: str
+) -> None:
+    ragops = setup(qdrant, seaweed, tmp_path, prefix, endpoint=proxy.endpoint)
+    qdrant.fault(snapshot_size=12 << 20)
+
+    good_snapshot(ragops, seaweed, prefix)
+
+    parts = part_headers(proxy)
+    assert len(parts) == 3
+    assert all(h == ("UNSIGNED-PAYLOAD", ("x-amz-checksum-crc64nvme",)) for h in parts)
+    manifests = [h for m, p, h, _ in proxy.headers if m == "PUT" and "manifest.json" in p]
+    assert len(manifests) == 1 and len(manifests[0]) == 64 and manifests[0] != "UNSIGNED-PAYLOAD"
+
+
+def test_sign_payload_hashes_every_part_into_its_signature(
+    qdrant: QdrantStandin, seaweed: Seaweed, proxy: S3Proxy, tmp_path: Path, prefix: str
+) -> None:
+    ragops = setup(
+        qdrant,
+        seaweed,
+        tmp_path,
+        prefix,
+        endpoint=proxy.endpoint,
+        extra='sign_payload = true\nchecksum = "none"',
+    )
+    qdrant.fault(snapshot_size=12 << 20)
+
+    good_snapshot(ragops, seaweed, prefix)
+
+    parts = part_headers(proxy)
+    assert len(parts) == 3
+    assert all(len(h) == 64 and h != "UNSIGNED-PAYLOAD" and c == () for h, c in parts)
+    verified = ragops.run("snapshot", "verify", "--latest")
+    assert verified.returncode == 0, verified.stderr
+
+
+def test_a_part_damaged_in_transit_is_refused_and_the_upload_aborted(
+    qdrant: QdrantStandin, seaweed: Seaweed, proxy: S3Proxy, tmp_path: Path, prefix: str
+) -> None:
+    ragops = setup(qdrant, seaweed, tmp_path, prefix, endpoint=proxy.endpoint)
+    before = good_snapshot(ragops, seaweed, prefix)
+    qdrant.fault(snapshot_size=12 << 20)
+    proxy.corrupt_parts = 1
+
+    result = ragops.run("snapshot", "create")
+
+    assert proxy.corrupted == 1
+    assert_clean_failure(result, ragops, seaweed, qdrant, prefix, before, "BadDigest")
+
+
+def test_a_signature_alone_lets_seaweedfs_store_a_damaged_part_and_verify_catches_it(
+    qdrant: QdrantStandin, seaweed: Seaweed, proxy: S3Proxy, tmp_path: Path, prefix: str
+) -> None:
+    # Why checksum = "crc64nvme" is the default: SeaweedFS does not check signed payload
+    # hashes, so without a checksum only ragops' own SHA-256 notices the damage.
+    extra = 'sign_payload = true\nchecksum = "none"'
+    ragops = setup(qdrant, seaweed, tmp_path, prefix, endpoint=proxy.endpoint, extra=extra)
+    qdrant.fault(snapshot_size=12 << 20)
+    proxy.corrupt_parts = 1
+
+    created = ragops.run("snapshot", "create")
+    verified = ragops.run("snapshot", "verify", "--latest")
+
+    assert proxy.corrupted == 1 and created.returncode == 0, created.stderr
+    assert verified.returncode == 1 and "damaged" in verified.stderr, verified.stderr

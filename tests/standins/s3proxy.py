@@ -1,8 +1,10 @@
 """A fault-injecting HTTP proxy in front of a real S3 server (SeaweedFS in the tests).
 
 It forwards requests unchanged (the Host header too, so SigV4 signatures stay valid) and
-can, on demand: answer part uploads with 503 SlowDown, or play dead (reset every
-connection) for a while, as a dying or restarting S3 server would.
+can, on demand: answer part uploads with 503 SlowDown, play dead (reset every
+connection) for a while, as a dying or restarting S3 server would, or flip a byte in a
+part's body, as a faulty network path would. It records each request's payload-hash and
+checksum headers.
 """
 
 from __future__ import annotations
@@ -31,7 +33,11 @@ class S3Proxy:
         self.die_seconds = 0.0
         self.parts_seen = 0
         self.slowed = 0
+        self.corrupt_parts = 0
+        self.corrupted = 0
         self.log: list[tuple[str, str, int]] = []
+        # (method, path, x-amz-content-sha256, names of x-amz-checksum-* headers)
+        self.headers: list[tuple[str, str, str, tuple[str, ...]]] = []
         proxy = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -54,6 +60,24 @@ class S3Proxy:
                 body = self.rfile.read(length) if length else b""
                 is_part = self.command == "PUT" and "partNumber=" in self.path
                 with proxy.lock:
+                    proxy.headers.append(
+                        (
+                            self.command,
+                            self.path,
+                            self.headers.get("x-amz-content-sha256", ""),
+                            tuple(
+                                sorted(
+                                    k.lower()
+                                    for k in self.headers
+                                    if k.lower().startswith("x-amz-checksum-")
+                                )
+                            ),
+                        )
+                    )
+                    if is_part and body and proxy.corrupt_parts > 0:
+                        proxy.corrupt_parts -= 1
+                        proxy.corrupted += 1
+                        body = body[:100] + bytes([body[100] ^ 0xFF]) + body[101:]
                     if is_part:
                         proxy.parts_seen += 1
                         if (
