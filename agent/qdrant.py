@@ -6,6 +6,7 @@ Every failure becomes a ``QdrantError`` with one line naming the request and Qdr
 from __future__ import annotations
 
 import contextlib
+import json
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -14,6 +15,8 @@ from urllib.parse import quote
 from agent.errors import RagopsError
 
 if TYPE_CHECKING:
+    import http.client
+
     import httpx
 
 
@@ -36,15 +39,26 @@ def _seg(value: str) -> str:
 class QdrantClient:
     """A thin client over one httpx.Client (built by agent.http.make_client)."""
 
-    def __init__(self, client: httpx.Client, base_url: str) -> None:
+    def __init__(
+        self,
+        client: httpx.Client,
+        base_url: str,
+        *,
+        api_key: str | None = None,
+        timeout: float = 30.0,
+    ) -> None:
         self.client = client
         self.base_url = base_url
+        # Kept for download_snapshot, which streams outside the httpx client.
+        self._api_key = api_key
+        self._timeout = timeout
 
     @classmethod
     def connect(cls, base_url: str, api_key: str | None, timeout: float) -> QdrantClient:
         from agent.http import make_client
 
-        return cls(make_client(base_url, api_key=api_key, timeout=timeout), base_url)
+        client = make_client(base_url, api_key=api_key, timeout=timeout)
+        return cls(client, base_url, api_key=api_key, timeout=timeout)
 
     def close(self) -> None:
         self.client.close()
@@ -90,18 +104,23 @@ class QdrantClient:
     ) -> None:
         if response.status_code in expect:
             return
-        detail = ""
+        text = ""
         with contextlib.suppress(Exception):
             response.read()
-            detail = str(response.json()["status"]["error"])
+            text = response.text
+        raise self._refusal(method, path, response.status_code, text)
+
+    def _refusal(self, method: str, path: str, status: int, text: str) -> QdrantError:
+        detail = ""
+        with contextlib.suppress(Exception):
+            detail = str(json.loads(text)["status"]["error"])
         if not detail:
-            with contextlib.suppress(Exception):
-                detail = response.text.strip()[:200]
+            detail = text.strip()[:200]
         hint = ""
-        if response.status_code in (401, 403):
+        if status in (401, 403):
             hint = " (check qdrant.api_key_file or the qdrant-api-key credential)"
-        raise QdrantError(
-            f"{self._describe(method, path)} answered {response.status_code}"
+        return QdrantError(
+            f"{self._describe(method, path)} answered {status}"
             + (f": {detail}" if detail else "")
             + hint
         )
@@ -156,24 +175,29 @@ class QdrantClient:
 
     @contextlib.contextmanager
     def download_snapshot(
-        self, collection: str, name: str, chunk_size: int | None = None
+        self, collection: str, name: str, read_size: int = 1 << 20
     ) -> Iterator[Iterator[bytes]]:
-        """The snapshot's bytes as they arrive; the response closes with the context.
+        """The snapshot's bytes as they arrive, ``read_size`` at a time; closes with the context.
 
-        ``chunk_size=None`` hands over each socket read as it is: re-chunking costs a copy
-        of every byte in Python (about 1 s of CPU per GiB), and obstore buffers parts anyway.
+        Streamed with agent.http.open_download rather than httpx: see there for the cost.
         """
-        import httpx
+        import http.client
+
+        from agent.http import open_download
 
         path = f"/collections/{_seg(collection)}/snapshots/{_seg(name)}"
+        what = self._describe("GET", path)
         try:
-            with self.client.stream("GET", path) as response:
-                self._check("GET", path, response, (200,))
-                yield _guarded(response.iter_raw(chunk_size), self._describe("GET", path))
-        except httpx.TimeoutException:
-            raise QdrantError(f"{self._describe('GET', path)}: no data in time") from None
-        except httpx.HTTPError as exc:
-            raise QdrantError(f"{self._describe('GET', path)}: {_reason(exc)}") from None
+            with open_download(
+                self.base_url, path, api_key=self._api_key, timeout=self._timeout
+            ) as response:
+                if response.status != 200:
+                    raise self._refusal("GET", path, response.status, _text(response))
+                yield _body(response, read_size, what)
+        except TimeoutError:
+            raise QdrantError(f"{what}: no data in time") from None
+        except (OSError, http.client.HTTPException) as exc:
+            raise QdrantError(f"{what}: {_reason(exc)}") from None
 
     def upload_snapshot(
         self,
@@ -225,13 +249,28 @@ class QdrantClient:
         return list(self._request("POST", f"/collections/{_seg(collection)}/points", json=body))
 
 
-def _guarded(chunks: Iterator[bytes], what: str) -> Iterator[bytes]:
-    import httpx
+def _text(response: http.client.HTTPResponse) -> str:
+    """The start of an error answer's body, for the message; never more than 64 KiB."""
+    with contextlib.suppress(Exception):
+        return response.read(65536).decode(errors="replace")
+    return ""
+
+
+def _body(response: http.client.HTTPResponse, read_size: int, what: str) -> Iterator[bytes]:
+    import http.client
 
     try:
-        yield from chunks
-    except httpx.HTTPError as exc:
+        while chunk := response.read(read_size):
+            yield chunk
+    except TimeoutError:
+        raise QdrantError(f"{what}: download broke off: no data in time") from None
+    except (OSError, http.client.HTTPException) as exc:
         raise QdrantError(f"{what}: download broke off: {_reason(exc)}") from None
+    # http.client ends a body cut short by the server like a complete one.
+    if response.length:
+        raise QdrantError(
+            f"{what}: download broke off: the connection closed {response.length} bytes early"
+        )
 
 
 def _snapshot_info(item: dict[str, Any]) -> SnapshotInfo:

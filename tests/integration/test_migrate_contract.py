@@ -30,7 +30,7 @@ def test_every_request_of_a_migration_and_every_answer_match_the_spec(
     build_store(store_path, {"docs": 50, "hybrid": 60, "splade": 20})
     qdrant.make_collection("docs", 3, dim=32)  # replaced: exercises --overwrite
     recorder = Recorder()
-    client = QdrantClient(recording_client(qdrant, recorder), qdrant.url)
+    client = QdrantClient(recording_client(qdrant, recorder), qdrant.url, api_key=qdrant.api_key)
     options = MigrateOptions(
         from_path=store_path,
         to_url=qdrant.url,

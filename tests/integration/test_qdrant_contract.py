@@ -139,6 +139,21 @@ def json_body(request: httpx.Request) -> Any:
     return json.loads(request.content) if request.content else None
 
 
+def check_received(spec: Spec, qdrant: QdrantStandin) -> set[str]:
+    """Every request as the stand-in received it, whichever HTTP client sent it."""
+    seen = set()
+    for entry in qdrant.requests():
+        params = [(k, v) for k, values in entry["query"].items() for v in values]
+        request = httpx.Request(
+            entry["method"],
+            httpx.URL(qdrant.url + entry["path"], params=params),
+            headers={"content-type": entry["content_type"]} if entry["content_type"] else None,
+        )
+        spec.check_request(request, entry["json"])
+        seen.add(f"{entry['method']} {spec.operation(entry['method'], entry['path'])[0]}")
+    return seen
+
+
 def check_all(spec: Spec, recorder: Recorder) -> set[str]:
     seen = set()
     for request, response in recorder.exchanges:
@@ -154,7 +169,7 @@ def test_every_request_of_a_snapshot_cycle_and_every_answer_match_the_spec(
     spec = Spec()
     qdrant.make_collection("docs", 9)
     recorder = Recorder()
-    client = QdrantClient(recording_client(qdrant, recorder), qdrant.url)
+    client = QdrantClient(recording_client(qdrant, recorder), qdrant.url, api_key=qdrant.api_key)
     from agent.config import SnapshotSettings
 
     target = Target.from_settings(SnapshotSettings(target=f"file://{tmp_path / 'b'}"))
@@ -166,6 +181,15 @@ def test_every_request_of_a_snapshot_cycle_and_every_answer_match_the_spec(
     assert restore_snapshot(job, manifest, "docs-restored", force=False) == 9
 
     seen = check_all(spec, recorder)
+    received = check_received(spec, qdrant)
+    # The download streams through http.client, not the recorded httpx client.
+    download = "GET /collections/{collection_name}/snapshots/{snapshot_name}"
+    assert download in received and download not in seen
+    with recording_client(qdrant, recorder) as http:
+        name = qdrant.call("POST", "/collections/docs/snapshots", params={"wait": "true"})["name"]
+        with http.stream("GET", f"/collections/docs/snapshots/{name}") as response:
+            assert response.status_code == 200 and sum(map(len, response.iter_raw())) > 0
+    seen |= check_all(spec, recorder)
     assert seen >= {
         "GET /",
         "GET /collections",

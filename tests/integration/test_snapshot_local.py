@@ -229,3 +229,26 @@ def test_prune_applies_retention_and_removes_old_orphans(
     assert sorted(p.name for p in (target / "docs").iterdir()) == sorted(
         [new_orphan.name, *(p.name for p in (target / "docs").glob(f"{ids[-1].split('/')[1]}*"))]
     )
+
+
+def test_a_stalled_download_times_out_and_leaves_nothing(
+    qdrant: QdrantStandin, tmp_path: Path
+) -> None:
+    qdrant.make_collection("docs", 3)
+    target = tmp_path / "backups"
+    ragops = write_config(tmp_path, qdrant, f"file://{target}")
+    config = ragops.config.read_text()
+    # [qdrant] timeout_seconds bounds the wait for each read of the download.
+    ragops.config.write_text(config.replace("timeout_seconds = 60", "timeout_seconds = 1", 1))
+    # 64 KiB, then four seconds of silence before the next 64 KiB.
+    qdrant.fault(slow_download_bps=16 << 10, snapshot_size=1 << 20)
+
+    result = ragops.run("snapshot", "create")
+
+    assert result.returncode == 1, result.stderr
+    assert "download broke off: no data in time" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert manifests(target) == [] and qdrant.snapshots("docs") == []
+    qdrant.clear_faults()
+    ragops.config.write_text(config)
+    assert ragops.run("snapshot", "create").returncode == 0
