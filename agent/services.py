@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 from agent.errors import ConfigError
 from agent.health import Policy, ProbeResult
 from agent.probes import ProbeSpec, run_probe
+from agent.units_syntax import unit_name
 
 if TYPE_CHECKING:
     from agent.agentview import AgentView
@@ -40,7 +41,7 @@ def build_services(view: AgentView) -> dict[str, Service]:
             )
         services[name] = Service(
             name=name,
-            unit=f"ragops-{name}.service",
+            unit=unit_name(name),
             policy=Policy(
                 probe_type=health.type,
                 failure_threshold=health.failure_threshold,

@@ -14,6 +14,7 @@ from agent.units_syntax import (
     quote_environment,
     quote_path,
     render_command,
+    unit_name,
 )
 
 TARGET = "ragops.target"
@@ -59,10 +60,6 @@ def fill(template: str, values: dict[str, str]) -> str:
             continue
         out.append(_PLACEHOLDER_RE.sub(lambda m: values[m.group(1)], line))
     return "\n".join(out) + "\n"
-
-
-def unit_name(service: str) -> str:
-    return f"ragops-{service}.service"
 
 
 def render_header(settings: Settings) -> str:

@@ -9,6 +9,11 @@ _CPU_ITEM_RE = re.compile(r"^(\d+)(?:-(\d+))?$")
 _NEEDS_QUOTE_RE = re.compile(r"[\s\"'\\;]")
 
 
+def unit_name(service: str) -> str:
+    """The unit of a configured service; here, stdlib-only, so the agent daemon can share it."""
+    return f"ragops-{service}.service"
+
+
 def check_plain_value(value: str) -> None:
     """Reject characters that no unit-file value may carry, whatever the escaping."""
     for bad, name in (("\n", "a newline"), ("\r", "a carriage return"), ("\x00", "a NUL byte")):

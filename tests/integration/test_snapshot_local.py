@@ -252,3 +252,32 @@ def test_a_stalled_download_times_out_and_leaves_nothing(
     qdrant.clear_faults()
     ragops.config.write_text(config)
     assert ragops.run("snapshot", "create").returncode == 0
+
+
+def test_a_killed_runs_snapshot_inside_qdrant_is_deleted_by_the_next_run(
+    qdrant: QdrantStandin, tmp_path: Path
+) -> None:
+    qdrant.make_collection("docs", 3)
+    qdrant.fault(slow_download_bps=1 << 20, snapshot_size=8 << 20)
+    target = tmp_path / "backups"
+    ragops = write_config(tmp_path, qdrant, f"file://{target}")
+    pending = ragops.state_dir / "snapshot-pending.json"
+    first = ragops.popen("snapshot", "create")
+    try:
+        for _ in range(200):
+            if pending.exists() and json.loads(pending.read_text()).get("docs"):
+                break
+            subprocess.run(["sleep", "0.05"], check=True)
+        left = json.loads(pending.read_text())["docs"]
+    finally:
+        first.kill()
+        first.communicate(timeout=30)
+    assert [s["name"] for s in qdrant.snapshots("docs")] == left
+    qdrant.clear_faults()
+
+    second = ragops.run("snapshot", "create")
+
+    assert second.returncode == 0, second.stderr
+    assert qdrant.snapshots("docs") == []
+    assert json.loads(pending.read_text()) == {}
+    assert len(manifests(target)) == 1
