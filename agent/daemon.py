@@ -15,7 +15,7 @@ import time
 from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import structlog
 
@@ -40,9 +40,10 @@ from agent.probes import run_probe
 from agent.services import build_services
 from agent.statefile import (
     DEBUG_HANG_FILE,
-    FORMAT_VERSION,
     read_snapshot_success,
     read_state,
+    render_service_row,
+    render_state,
     state_path,
     take_reset_requests,
 )
@@ -95,11 +96,7 @@ class Agent:
         self.rounds = 0
         self.last_status = ""
         self.last_unit_error = ""
-        self.usage: dict[str, resources.Usage] = {}
-        self.cpu_marks: dict[str, tuple[float, float]] = {}
-        self.cpu_pct: dict[str, float] = {}
-        self.disk: dict[str, dict[str, int]] = {}
-        self.last_resources = -RESOURCE_SECONDS
+        self.resources = resources.ResourceTracker(RESOURCE_SECONDS)
         self.metrics: MetricsServer | None = None
         self.client: httpx.AsyncClient | None = None
         self.client_tls = False
@@ -335,24 +332,11 @@ class Agent:
 
     # -- outputs ---------------------------------------------------------------------
     def sample_resources(self, now: float) -> None:
-        if now - self.last_resources < RESOURCE_SECONDS:
-            return
-        self.last_resources = now
-        children = resources.children_map()
-        for name, service in self.services.items():
-            info = self.unit_info.get(name)
-            usage = resources.sample_process_tree(info.main_pid, children) if info else None
-            if usage is None:
-                self.usage.pop(name, None)
-                self.cpu_marks.pop(name, None)
-                self.cpu_pct.pop(name, None)
-            else:
-                mark = self.cpu_marks.get(name)
-                self.cpu_pct[name] = resources.cpu_percent(mark, usage.cpu_seconds, now)
-                self.cpu_marks[name] = (usage.cpu_seconds, now)
-                self.usage[name] = usage
-            free = {p: resources.disk_free(p) for p in service.data_paths}
-            self.disk[name] = {p: f for p, f in free.items() if f is not None}
+        self.resources.sample(
+            now,
+            {n: i.main_pid for n, i in self.unit_info.items() if n in self.services},
+            {n: list(s.data_paths) for n, s in self.services.items()},
+        )
 
     def publish(self, now: float) -> None:
         summary = summarize(self.states)
@@ -376,9 +360,11 @@ class Agent:
                     restarts_in_window=restarts_in_window(
                         state, now, self.policies[name].restart_window_seconds
                     ),
-                    rss_bytes=self.usage[name].rss_bytes if name in self.usage else None,
-                    cpu_seconds=self.usage[name].cpu_seconds if name in self.usage else None,
-                    disk_free=self.disk.get(name, {}),
+                    rss_bytes=usage.rss_bytes
+                    if (usage := self.resources.usage.get(name))
+                    else None,
+                    cpu_seconds=usage.cpu_seconds if usage else None,
+                    disk_free=self.resources.disk.get(name, {}),
                 )
                 for name, state in self.states.items()
             }
@@ -387,44 +373,27 @@ class Agent:
             )
 
     def state_document(self, now: float, wall: float, summary: str) -> str:
-        import json
-
-        services: dict[str, Any] = {}
-        for name, state in self.states.items():
-            info = self.unit_info.get(name)
-            usage = self.usage.get(name)
-            window = self.policies[name].restart_window_seconds
-            services[name] = {
-                "unit": self.services[name].unit,
-                "active_state": info.active_state if info else "unknown",
-                "sub_state": info.sub_state if info else "unknown",
-                "main_pid": info.main_pid if info else 0,
-                "health": state.health,
-                "detail": state.detail,
-                "latency_seconds": state.latency,
-                "consecutive_failures": state.failures,
-                "restarts_in_window": restarts_in_window(state, now, window),
-                "restart_window_seconds": window,
-                "restarts_total": state.restarts_total,
-                "restart_times": list(state.restarts),
-                "last_restart_monotonic": state.last_restart,
-                "gave_up": state.gave_up,
-                "cpus": usage.cpus if usage else "",
-                "cpu_percent": round(self.cpu_pct.get(name, 0.0), 2) if usage else None,
-                "rss_bytes": usage.rss_bytes if usage else None,
-            }
-        longest = max([s.interval + s.spec.timeout for s in self.services.values()] or [5.0])
-        doc = {
-            "version": FORMAT_VERSION,
-            "pid": os.getpid(),
-            "written_at": wall,
-            "started_at": self.started_wall,
-            "stale_after_seconds": max(15.0, 3 * longest, 3 * self.max_eval_gap),
-            "summary": summary,
-            "ready": self.ready,
-            "services": services,
+        rows = {
+            name: render_service_row(
+                self.services[name].unit,
+                state,
+                info=self.unit_info.get(name),
+                usage=self.resources.usage.get(name),
+                cpu_pct=self.resources.cpu_pct.get(name, 0.0),
+                window=self.policies[name].restart_window_seconds,
+                now=now,
+            )
+            for name, state in self.states.items()
         }
-        return json.dumps(doc, indent=1) + "\n"
+        longest = max([s.interval + s.spec.timeout for s in self.services.values()] or [5.0])
+        return render_state(
+            rows,
+            wall=wall,
+            started_wall=self.started_wall,
+            stale_after=max(15.0, 3 * longest, 3 * self.max_eval_gap),
+            summary=summary,
+            ready=self.ready,
+        )
 
     def maybe_hang(self) -> None:
         """Debug aid for the watchdog's e2e test: block the loop while the file exists."""

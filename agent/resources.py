@@ -102,3 +102,37 @@ def cpu_percent(previous: tuple[float, float] | None, cpu_seconds: float, now: f
     if elapsed <= 0 or cpu_seconds < cpu_before:
         return 0.0
     return 100.0 * (cpu_seconds - cpu_before) / elapsed
+
+
+class ResourceTracker:
+    """The latest figures per service, sampled at most every ``every`` seconds."""
+
+    def __init__(self, every: float) -> None:
+        self.every = every
+        self.usage: dict[str, Usage] = {}
+        self.cpu_pct: dict[str, float] = {}
+        self.disk: dict[str, dict[str, int]] = {}
+        self._cpu_marks: dict[str, tuple[float, float]] = {}
+        self._last = -every
+
+    def sample(
+        self, now: float, main_pids: dict[str, int | None], data_paths: dict[str, list[str]]
+    ) -> None:
+        """``main_pids``: service -> MainPID (None when the unit has no process)."""
+        if now - self._last < self.every:
+            return
+        self._last = now
+        children = children_map()
+        for name, pid in main_pids.items():
+            usage = sample_process_tree(pid, children) if pid is not None else None
+            if usage is None:
+                self.usage.pop(name, None)
+                self._cpu_marks.pop(name, None)
+                self.cpu_pct.pop(name, None)
+            else:
+                mark = self._cpu_marks.get(name)
+                self.cpu_pct[name] = cpu_percent(mark, usage.cpu_seconds, now)
+                self._cpu_marks[name] = (usage.cpu_seconds, now)
+                self.usage[name] = usage
+            free = {p: disk_free(p) for p in data_paths.get(name, [])}
+            self.disk[name] = {p: f for p, f in free.items() if f is not None}

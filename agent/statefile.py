@@ -12,7 +12,11 @@ import os
 import time
 import tomllib
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from agent.health import ServiceState, UnitInfo
+    from agent.resources import Usage
 
 STATE_FILE = "agent-state.json"
 RESET_DIR = "agent-reset"
@@ -107,3 +111,59 @@ def read_snapshot_success(state_dir: Path) -> dict[str, float]:
     if not isinstance(data, dict):
         return {}
     return {str(k): float(v) for k, v in data.items() if isinstance(v, int | float)}
+
+
+def render_service_row(
+    unit: str,
+    state: ServiceState,
+    *,
+    info: UnitInfo | None,
+    usage: Usage | None,
+    cpu_pct: float,
+    window: float,
+    now: float,
+) -> dict[str, Any]:
+    """One service's entry of the state file (what ``ragops status`` shows)."""
+    from agent.health import restarts_in_window
+
+    return {
+        "unit": unit,
+        "active_state": info.active_state if info else "unknown",
+        "sub_state": info.sub_state if info else "unknown",
+        "main_pid": info.main_pid if info else 0,
+        "health": state.health,
+        "detail": state.detail,
+        "latency_seconds": state.latency,
+        "consecutive_failures": state.failures,
+        "restarts_in_window": restarts_in_window(state, now, window),
+        "restart_window_seconds": window,
+        "restarts_total": state.restarts_total,
+        "restart_times": list(state.restarts),
+        "last_restart_monotonic": state.last_restart,
+        "gave_up": state.gave_up,
+        "cpus": usage.cpus if usage else "",
+        "cpu_percent": round(cpu_pct, 2) if usage else None,
+        "rss_bytes": usage.rss_bytes if usage else None,
+    }
+
+
+def render_state(
+    services: dict[str, dict[str, Any]],
+    *,
+    wall: float,
+    started_wall: float,
+    stale_after: float,
+    summary: str,
+    ready: bool,
+) -> str:
+    doc = {
+        "version": FORMAT_VERSION,
+        "pid": os.getpid(),
+        "written_at": wall,
+        "started_at": started_wall,
+        "stale_after_seconds": stale_after,
+        "summary": summary,
+        "ready": ready,
+        "services": services,
+    }
+    return json.dumps(doc, indent=1) + "\n"

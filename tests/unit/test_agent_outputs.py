@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -9,11 +10,17 @@ import pytest
 
 from agent.commands.status_cmd import all_fine, human_bytes, render_table
 from agent.errors import CommandError
-from agent.health import GAVE_UP, HEALTHY, ServiceState
+from agent.health import GAVE_UP, HEALTHY, ServiceState, UnitInfo
 from agent.metrics import ServiceFigures, render_metrics
 from agent.notify import status_line
-from agent.resources import cpu_percent, format_cpus
-from agent.statefile import quick_run_dir, request_reset, take_reset_requests
+from agent.resources import ResourceTracker, Usage, cpu_percent, format_cpus
+from agent.statefile import (
+    quick_run_dir,
+    render_service_row,
+    render_state,
+    request_reset,
+    take_reset_requests,
+)
 from agent.systemd import parse_show
 
 SHOW = """Id=ragops-tei.service
@@ -133,3 +140,55 @@ def test_reset_requests_are_consumed_once(tmp_path: Path) -> None:
     request_reset(tmp_path, "api")
     assert take_reset_requests(tmp_path) == ["api", "tei"]
     assert take_reset_requests(tmp_path) == []
+
+
+def test_state_file_rows_count_only_restarts_inside_the_window_and_round_cpu() -> None:
+    state = ServiceState(health=HEALTHY, detail="200", restarts=(10.0, 500.0), restarts_total=5)
+    usage = Usage(rss_bytes=2048, cpu_seconds=3.0, cpus="0-1", processes=2)
+
+    row = render_service_row(
+        "ragops-api.service",
+        state,
+        info=UnitInfo(main_pid=77),
+        usage=usage,
+        cpu_pct=12.3456,
+        window=600.0,
+        now=700.0,
+    )
+    gone = render_service_row(
+        "ragops-tei.service", ServiceState(), info=None, usage=None, cpu_pct=0.0, window=60, now=1
+    )
+
+    assert row["restarts_in_window"] == 1 and row["restarts_total"] == 5
+    assert (row["main_pid"], row["cpus"], row["cpu_percent"], row["rss_bytes"]) == (
+        77,
+        "0-1",
+        12.35,
+        2048,
+    )
+    assert (gone["active_state"], gone["cpu_percent"], gone["rss_bytes"]) == ("unknown", None, None)
+    doc = json.loads(
+        render_state(
+            {"api": row}, wall=5.0, started_wall=1.0, stale_after=15.0, summary="ok", ready=True
+        )
+    )
+    assert doc["services"]["api"] == row and doc["ready"] is True and doc["written_at"] == 5.0
+
+
+def test_resource_tracker_samples_at_most_every_period_and_drops_gone_services(
+    tmp_path: Path,
+) -> None:
+    import os
+
+    tracker = ResourceTracker(every=15.0)
+    paths = {"api": [str(tmp_path)], "gone": []}
+
+    tracker.sample(100.0, {"api": os.getpid(), "gone": None}, paths)
+    first = tracker.usage["api"]
+    tracker.sample(110.0, {"api": None, "gone": None}, paths)
+
+    assert first.rss_bytes > 0 and first.processes >= 1
+    assert "gone" not in tracker.usage and tracker.disk["api"][str(tmp_path)] > 0
+    assert tracker.usage["api"] == first  # 10 s later: not sampled again
+    tracker.sample(116.0, {"api": None, "gone": None}, paths)
+    assert "api" not in tracker.usage and "api" not in tracker.cpu_pct
