@@ -334,7 +334,7 @@ class Agent:
     def sample_resources(self, now: float) -> None:
         self.resources.sample(
             now,
-            {n: i.main_pid for n, i in self.unit_info.items() if n in self.services},
+            {n: i.main_pid if (i := self.unit_info.get(n)) else None for n in self.services},
             {n: list(s.data_paths) for n, s in self.services.items()},
         )
 
