@@ -13,22 +13,22 @@ from agent.errors import EXIT_FAILED, RagopsError
 # name -> (module, attribute, one-line help). The help lives here so that listing the
 # commands does not import them (pydantic, httpx and qdrant code stay unloaded).
 COMMANDS: dict[str, tuple[str, str, str]] = {
-    "plan": ("agent.commands.plan_cmd", "plan", "Show the CPU plan for this or another machine."),
-    "units": ("agent.commands.units_cmd", "units", "Render, install, diff or remove units."),
-    "config": ("agent.commands.config_cmd", "config", "Check or show the configuration."),
+    "plan": ("agent.commands.plan", "plan", "Show the CPU plan for this or another machine."),
+    "units": ("agent.commands.units", "units", "Render, install, diff or remove units."),
+    "config": ("agent.commands.config", "config", "Check or show the configuration."),
     "migrate": (
-        "agent.commands.migrate_cmd",
+        "agent.commands.migrate",
         "migrate",
         "Copy an embedded Qdrant (local mode) into the Qdrant server.",
     ),
     "snapshot": (
-        "agent.commands.snapshot_cmd",
+        "agent.commands.snapshot",
         "snapshot",
         "Create, list, verify, restore or prune Qdrant snapshots.",
     ),
-    "logs": ("agent.commands.logs_cmd", "logs", "Rotate log files; show log disk use."),
-    "agent": ("agent.commands.agent_cmd", "agent", "Run the health watchdog; reset a service."),
-    "status": ("agent.commands.status_cmd", "status", "Show every service's health."),
+    "logs": ("agent.commands.logs", "logs", "Rotate log files; show log disk use."),
+    "agent": ("agent.commands.agent", "agent", "Run the health watchdog; reset a service."),
+    "status": ("agent.commands.status", "status", "Show every service's health."),
 }
 
 
@@ -68,7 +68,7 @@ def cli(ctx: click.Context, config_path: str | None, debug: bool) -> None:
     Exit codes: 0 ok, 1 failed, 2 usage, 75 another run holds the lock,
     78 configuration error.
     """
-    from agent.logconfig import configure, under_journald
+    from agent.io.logsetup import configure, under_journald
 
     # A command on a terminal shows results, not info events; under systemd the job's
     # info events are the record of what it did.

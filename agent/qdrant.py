@@ -37,7 +37,7 @@ def _seg(value: str) -> str:
 
 
 class QdrantClient:
-    """A thin client over one httpx.Client (built by agent.http.make_client)."""
+    """A thin client over one httpx.Client (built by agent.io.http.make_client)."""
 
     def __init__(
         self,
@@ -55,7 +55,7 @@ class QdrantClient:
 
     @classmethod
     def connect(cls, base_url: str, api_key: str | None, timeout: float) -> QdrantClient:
-        from agent.http import make_client
+        from agent.io.http import make_client
 
         client = make_client(base_url, api_key=api_key, timeout=timeout)
         return cls(client, base_url, api_key=api_key, timeout=timeout)
@@ -179,11 +179,11 @@ class QdrantClient:
     ) -> Iterator[Iterator[bytes]]:
         """The snapshot's bytes as they arrive, ``read_size`` at a time; closes with the context.
 
-        Streamed with agent.http.open_download rather than httpx: see there for the cost.
+        Streamed with agent.io.http.open_download rather than httpx: see there for the cost.
         """
         import http.client
 
-        from agent.http import open_download
+        from agent.io.http import open_download
 
         path = f"/collections/{_seg(collection)}/snapshots/{_seg(name)}"
         what = self._describe("GET", path)

@@ -14,10 +14,10 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from agent.config import DEFAULT_CONFIG_PATH
-from agent.configfile import read_toml, settings_from_data
-from agent.cpuplan import plan_cpus
-from agent.units import OWN_UNITS, render_units
+from agent.config.loading import read_toml, settings_from_data
+from agent.config.models import DEFAULT_CONFIG_PATH
+from agent.systemd.cpuplan import plan_cpus
+from agent.systemd.render import OWN_UNITS, render_units
 
 HEADER = (
     "# Shipped by the ragops package. `ragops units install` writes a copy with this\n"

@@ -7,11 +7,11 @@ from typing import TYPE_CHECKING
 import click
 
 if TYPE_CHECKING:
-    from agent.config import Settings
+    from agent.config.models import Settings
 
 
 def load_config(ctx: click.Context) -> Settings:
-    from agent.configfile import load_settings
+    from agent.config.loading import load_settings
 
     obj = ctx.find_root().obj or {}
     cached = obj.get("settings")

@@ -2,7 +2,7 @@
 the time from a service turning unhealthy to the agent's restart of it, over N trials.
 
 No systemd needed: the agent runs in a child process as ``ragops agent run`` (the unit's
-command, through agent.cli) over tests.integration.localunits (which starts and restarts the
+command, through agent.cli) over tests.integration.systemd.localunits (which starts and restarts the
 stand-ins in tests/standins for real); only the agent's own process is measured. Prints
 figures; exits 0. Usage:
 
@@ -101,14 +101,14 @@ def write_config(root: Path) -> Path:
 
 def run_agent(config: str) -> None:
     """The child: ``ragops agent run`` through the same entry point as the unit
-    (agent.cli.main), with systemd replaced by tests.integration.localunits, which
+    (agent.cli.main), with systemd replaced by tests.integration.systemd.localunits, which
     starts and restarts the stand-ins for real."""
     import tomllib
 
     sys.path.insert(0, str(REPO))
-    import agent.systemd
+    import agent.systemd.systemctl
     from agent.cli import main as ragops
-    from tests.integration.localunits import LocalUnits
+    from tests.integration.systemd.localunits import LocalUnits
 
     with open(config, "rb") as handle:
         services = tomllib.load(handle)["services"]
@@ -118,7 +118,7 @@ def run_agent(config: str) -> None:
         units.start_all()  # now: the command has configured logging (JSON on stderr)
         return units
 
-    agent.systemd.SystemctlUnits = local_units  # type: ignore[assignment,misc]
+    agent.systemd.systemctl.SystemctlUnits = local_units  # type: ignore[assignment,misc]
     try:
         ragops(["--config", config, "agent", "run"])
     except SystemExit:

@@ -28,8 +28,8 @@ sys.path.insert(0, str(ROOT))
 
 from qdrant_client import QdrantClient, models  # noqa: E402
 
-from tests.integration.localstore_builder import bulk_insert  # noqa: E402
-from tests.integration.snapshot_fixtures import start_standin  # noqa: E402
+from tests.integration.migrate.store_builder import bulk_insert  # noqa: E402
+from tests.integration.snapshot.snapshot_fixtures import start_standin  # noqa: E402
 
 
 def build(path: Path, count: int, dim: int) -> None:

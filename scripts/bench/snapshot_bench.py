@@ -39,7 +39,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
-from tests.integration.snapshot_fixtures import (  # noqa: E402
+from tests.integration.snapshot.snapshot_fixtures import (  # noqa: E402
     ACCESS_KEY,
     SECRET_KEY,
     QdrantStandin,

@@ -23,7 +23,7 @@ from typing import Any
 import pytest
 
 from tests.e2e.container import Container, ContainerError
-from tests.integration.snapshot_fixtures import STANDIN, weed_binary
+from tests.integration.snapshot.snapshot_fixtures import STANDIN, weed_binary
 
 pytestmark = pytest.mark.e2e
 

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.agentstack import Stack
-from tests.integration.snapshot_fixtures import qdrant, seaweed
+from tests.integration.daemon.agentstack import Stack
+from tests.integration.snapshot.snapshot_fixtures import qdrant, seaweed
 
 __all__ = ["qdrant", "seaweed", "stack"]
 

@@ -14,13 +14,12 @@ import jsonschema
 import pytest
 
 from agent.qdrant import QdrantClient
-from agent.snapshots import Job, create_snapshots, list_manifests, restore_snapshot
-from agent.storage import Target
-from tests.integration.snapshot_fixtures import QdrantStandin
+from agent.snapshot.jobs import Job, create_snapshots, list_manifests, restore_snapshot
+from agent.snapshot.targets import Target
+from tests.integration.snapshot.snapshot_fixtures import QdrantStandin
+from tests.paths import QDRANT_OPENAPI
 
-SPEC_PATH = Path("/work/shared/reference/qdrant-openapi.json")
-if not SPEC_PATH.exists():
-    SPEC_PATH = Path(__file__).resolve().parents[1] / "reference" / "qdrant-openapi.json"
+SPEC_PATH = QDRANT_OPENAPI
 pytestmark = pytest.mark.skipif(not SPEC_PATH.exists(), reason="qdrant-openapi.json not found")
 _SCHEMA_KEYS = {
     "type",
@@ -170,7 +169,7 @@ def test_every_request_of_a_snapshot_cycle_and_every_answer_match_the_spec(
     qdrant.make_collection("docs", 9)
     recorder = Recorder()
     client = QdrantClient(recording_client(qdrant, recorder), qdrant.url, api_key=qdrant.api_key)
-    from agent.config import SnapshotSettings
+    from agent.config.models import SnapshotSettings
 
     target = Target.from_settings(SnapshotSettings(target=f"file://{tmp_path / 'b'}"))
     job = Job(client, target, tmp_path / "state", 60, lambda: datetime.now(UTC))

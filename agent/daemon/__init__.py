@@ -1,0 +1,1 @@
+"""The health agent: its loop, the pure judgement, probes and their specs, state, metrics."""

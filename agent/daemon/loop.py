@@ -1,0 +1,419 @@
+"""``ragops agent run``: the loop that probes, judges (agent/daemon/judgement.py) and acts.
+
+systemd integration follows Patroni: signal handlers only set flags; the main loop sends
+READY=1 after its first full round and WATCHDOG=1 after every completed round (never from
+a side thread), so a hung loop is exactly what systemd's watchdog kills.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import os
+import signal
+import time
+from collections.abc import Callable
+from dataclasses import replace
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import structlog
+
+from agent.config.view import AgentView
+from agent.daemon import resources
+from agent.daemon.judgement import (
+    Event,
+    ProbeResult,
+    Restart,
+    ServiceState,
+    UnitInfo,
+    evaluate_round,
+    reset_service,
+    restarts_in_window,
+    summarize,
+)
+from agent.daemon.metrics import MetricsServer, ServiceFigures, render_metrics
+from agent.daemon.probes import run_probe
+from agent.daemon.specs import build_services
+from agent.daemon.statefile import (
+    DEBUG_HANG_FILE,
+    read_snapshot_success,
+    read_state,
+    render_service_row,
+    render_state,
+    state_path,
+    take_reset_requests,
+)
+from agent.errors import CommandError, ConfigError, RagopsError
+from agent.io.files import write_atomic
+from agent.systemd.notify import Notifier, monotonic_usec, status_line, watchdog_seconds
+from agent.systemd.systemctl import UnitManager, monotonic_now
+
+if TYPE_CHECKING:
+    import httpx
+
+    from agent.config.models import Settings
+
+    # The daemon builds its view in a child process (agent/config/view.py); tests and
+    # ``ragops status`` hand it validated Settings directly.
+    Configuration = Settings | AgentView
+
+log = structlog.get_logger("ragops.agent")
+
+# Upper bound of one loop iteration's wait, so flags and reset requests are seen promptly.
+TICK_SECONDS = 1.0
+# Results of probes started together are judged together (one systemctl show for all).
+BATCH_SECONDS = 0.25
+RESOURCE_SECONDS = 15.0
+DEBUG_HANG_ENV = "RAGOPS_AGENT_DEBUG_HANG"
+
+
+class Agent:
+    def __init__(
+        self,
+        settings: Configuration,
+        units: UnitManager,
+        *,
+        reload: Callable[[], Configuration] | None = None,
+        notifier: Notifier | None = None,
+        clock: Callable[[], float] = monotonic_now,
+    ) -> None:
+        self.units = units
+        self.reload_settings = reload
+        self.notifier = notifier or Notifier()
+        self.clock = clock
+        self.stop_requested = False
+        self.reload_requested = False
+        self.wake = asyncio.Event()
+        self.states: dict[str, ServiceState] = {}
+        self.unit_info: dict[str, UnitInfo] = {}
+        self.inflight: dict[str, asyncio.Task[ProbeResult]] = {}
+        self.next_due: dict[str, float] = {}
+        self.pending: dict[str, ProbeResult] = {}
+        self.pending_since: float | None = None
+        self.last_eval = 0.0
+        self.ready = False
+        self.rounds = 0
+        self.last_status = ""
+        self.last_unit_error = ""
+        self.resources = resources.ResourceTracker(RESOURCE_SECONDS)
+        self.metrics: MetricsServer | None = None
+        self.client: httpx.AsyncClient | None = None
+        self.client_tls = False
+        self.started_wall = time.time()
+        self.apply_settings(settings)
+
+    # -- configuration ---------------------------------------------------------------
+    def apply_settings(self, settings: Configuration) -> None:
+        if not isinstance(settings, AgentView):
+            from agent.config.view import view_of
+
+            settings = view_of(settings)
+        self.services = build_services(settings)
+        self.view = settings
+        self.policies = {n: s.policy for n, s in self.services.items()}
+        self.run_dir = Path(settings.run_dir)
+        self.state_dir = Path(settings.state_dir)
+        for gone in set(self.states) - set(self.services):
+            del self.states[gone]
+            task = self.inflight.pop(gone, None)
+            if task is not None:
+                task.cancel()
+        for name in self.services:
+            self.states.setdefault(name, ServiceState())
+            self.next_due.setdefault(name, 0.0)
+        wd = watchdog_seconds()
+        # Judge (and so ping the watchdog) at least every quarter of its timeout.
+        self.max_eval_gap = min(5.0, wd / 4) if wd else 5.0
+
+    def restore_history(self) -> None:
+        """Keep restart counts across an agent restart (the file lives until reboot)."""
+        doc = read_state(state_path(self.run_dir))
+        if doc is None:
+            return
+        for name, data in doc.get("services", {}).items():
+            if name in self.states and isinstance(data, dict):
+                self.states[name] = replace(
+                    self.states[name],
+                    restarts=tuple(float(t) for t in data.get("restart_times", [])),
+                    restarts_total=int(data.get("restarts_total", 0)),
+                    last_restart=data.get("last_restart_monotonic"),
+                    gave_up=bool(data.get("gave_up", False)),
+                )
+
+    # -- lifecycle -------------------------------------------------------------------
+    async def run(self) -> int:
+        from agent.io.http import make_async_client
+
+        loop = asyncio.get_running_loop()
+        for signum, handler in (
+            (signal.SIGTERM, self._on_stop),
+            (signal.SIGINT, self._on_stop),
+            (signal.SIGHUP, self._on_reload),
+        ):
+            loop.add_signal_handler(signum, handler)
+        self.restore_history()
+        self.client_tls = self.needs_tls()
+        self.client = make_async_client(tls=self.client_tls)
+        await self.start_metrics()
+        log.info("agent.started", services=",".join(self.services), pid=os.getpid())
+        try:
+            while not self.stop_requested:
+                await self.step()
+                if self.reload_requested:
+                    await self.do_reload()
+        finally:
+            self.notifier.send("STOPPING=1", status_line("stopping"))
+            log.info("agent.stopping")
+            for task in self.inflight.values():
+                task.cancel()
+            await asyncio.gather(*self.inflight.values(), return_exceptions=True)
+            if self.metrics is not None:
+                await self.metrics.close()
+            await self.client.aclose()
+        return 0
+
+    def needs_tls(self) -> bool:
+        return any((s.spec.url or "").startswith("https:") for s in self.services.values())
+
+    async def renew_client(self) -> None:
+        from agent.io.http import make_async_client
+
+        if self.client is not None and self.needs_tls() != self.client_tls:
+            await self.client.aclose()
+            self.client_tls = self.needs_tls()
+        self.client = make_async_client(tls=self.client_tls)
+        self.client_tls = self.needs_tls()
+
+    def _on_stop(self) -> None:
+        self.stop_requested = True
+        self.wake.set()
+
+    def _on_reload(self) -> None:
+        self.reload_requested = True
+        self.wake.set()
+
+    async def start_metrics(self) -> None:
+        listen = self.view.metrics_listen
+        if not listen:
+            return
+        server = MetricsServer(listen)
+        try:
+            await server.start()
+        except OSError as exc:
+            log.error("metrics.failed", listen=listen, error=str(exc))
+            return
+        self.metrics = server
+        log.info("metrics.listening", listen=listen)
+
+    async def do_reload(self) -> None:
+        self.reload_requested = False
+        self.notifier.send("RELOADING=1", f"MONOTONIC_USEC={monotonic_usec()}")
+        old_listen = self.view.metrics_listen
+        try:
+            if self.reload_settings is None:
+                raise ConfigError(["no configuration source to reload from"])
+            self.apply_settings(self.reload_settings())
+        except ConfigError as exc:
+            log.error("agent.reload.failed", problems=exc.problems, kept=self.view.source)
+        except RagopsError as exc:  # the view's child failed otherwise: keep the old view
+            log.error("agent.reload.failed", problems=[exc.message], kept=self.view.source)
+        else:
+            log.info("agent.reloaded", source=self.view.source, services=",".join(self.services))
+            await self.renew_client()
+            if self.view.metrics_listen != old_listen:
+                if self.metrics is not None:
+                    await self.metrics.close()
+                    self.metrics = None
+                await self.start_metrics()
+        self.last_status = ""
+        self.notifier.send("READY=1", status_line(summarize(self.states)))
+        settle_heap()
+
+    # -- one iteration ---------------------------------------------------------------
+    async def step(self) -> None:
+        now = self.clock()
+        self.launch_due_probes(now)
+        await self.wait_for_results(now)
+        now = self.clock()
+        batch_done = not self.inflight or (
+            self.pending_since is not None and now - self.pending_since >= BATCH_SECONDS
+        )
+        if (self.pending and batch_done) or now - self.last_eval >= self.max_eval_gap:
+            await self.evaluate(now)
+
+    def launch_due_probes(self, now: float) -> None:
+        for name, service in self.services.items():
+            if service.spec.type == "none" or name in self.inflight:
+                continue
+            if now >= self.next_due.get(name, 0.0):
+                self.next_due[name] = now + service.interval
+                self.inflight[name] = asyncio.create_task(run_probe(service.spec, self.client))
+
+    async def wait_for_results(self, now: float) -> None:
+        dues = [self.next_due[n] for n, s in self.services.items() if s.spec.type != "none"]
+        timeout = min([TICK_SECONDS, *(d - now for d in dues)])
+        if self.pending_since is not None:
+            timeout = min(timeout, self.pending_since + BATCH_SECONDS - now)
+        timeout = max(timeout, 0.01)
+        self.wake.clear()
+        waker = asyncio.create_task(self.wake.wait())
+        try:
+            await asyncio.wait(
+                [*self.inflight.values(), waker],
+                timeout=timeout,
+                return_when=asyncio.FIRST_COMPLETED,
+            )
+        finally:
+            waker.cancel()
+        for name, task in list(self.inflight.items()):
+            if task.done():
+                del self.inflight[name]
+                if not task.cancelled():
+                    self.pending[name] = task.result()
+                    if self.pending_since is None:
+                        self.pending_since = self.clock()
+
+    async def evaluate(self, now: float) -> None:
+        for name in take_reset_requests(self.run_dir):
+            if name in self.states:
+                self.states[name] = reset_service(self.states[name])
+                log.info("service.reset", service=name)
+            else:
+                log.warning("service.reset.unknown", service=name)
+        units = await self.show_units()
+        probes, self.pending, self.pending_since = self.pending, {}, None
+        for name, result in probes.items():
+            log.debug("probe.done", service=name, status=result.status, latency=result.latency)
+        self.states, actions = evaluate_round(self.states, probes, units, now, self.policies)
+        for action in actions:
+            if isinstance(action, Event):
+                emit(action)
+            elif isinstance(action, Restart):
+                await self.restart(action)
+        self.last_eval = now
+        self.rounds += 1
+        if not self.ready and all(
+            s.spec.type == "none" or self.states[n].latency is not None
+            for n, s in self.services.items()
+        ):
+            self.ready = True
+            self.notifier.send("READY=1", status_line(summarize(self.states)))
+            log.info("agent.ready", status=summarize(self.states))
+            settle_heap()
+        self.sample_resources(now)
+        self.publish(now)
+        self.maybe_hang()
+        self.notifier.send("WATCHDOG=1")
+
+    async def show_units(self) -> dict[str, UnitInfo] | None:
+        names = [s.unit for s in self.services.values()]
+        try:
+            shown = await self.units.show(names)
+        except CommandError as exc:
+            if exc.message != self.last_unit_error:
+                log.error("systemctl.failed", error=exc.message, services=",".join(self.services))
+            self.last_unit_error = exc.message
+            return None
+        if self.last_unit_error:
+            log.info("systemctl.recovered")
+            self.last_unit_error = ""
+        self.unit_info = {n: shown[s.unit] for n, s in self.services.items() if s.unit in shown}
+        return self.unit_info
+
+    async def restart(self, action: Restart) -> None:
+        unit = self.services[action.service].unit
+        try:
+            await self.units.restart(unit)
+        except CommandError as exc:
+            log.error("restart.failed", service=action.service, unit=unit, error=exc.message)
+            return
+        log.info("restart.requested", service=action.service, unit=unit)
+
+    # -- outputs ---------------------------------------------------------------------
+    def sample_resources(self, now: float) -> None:
+        self.resources.sample(
+            now,
+            {n: i.main_pid if (i := self.unit_info.get(n)) else None for n in self.services},
+            {n: list(s.data_paths) for n, s in self.services.items()},
+        )
+
+    def publish(self, now: float) -> None:
+        summary = summarize(self.states)
+        if summary != self.last_status:
+            self.notifier.send(status_line(summary))
+            self.last_status = summary
+        wall = time.time()
+        try:
+            # Rewritten every round, in /run: atomic for readers, no fsync needed.
+            write_atomic(
+                state_path(self.run_dir),
+                self.state_document(now, wall, summary),
+                durable=False,
+            )
+        except OSError as exc:
+            log.error("statefile.failed", path=str(state_path(self.run_dir)), error=str(exc))
+        if self.metrics is not None:
+            figures = {
+                name: ServiceFigures(
+                    state=state,
+                    restarts_in_window=restarts_in_window(
+                        state, now, self.policies[name].restart_window_seconds
+                    ),
+                    rss_bytes=usage.rss_bytes
+                    if (usage := self.resources.usage.get(name))
+                    else None,
+                    cpu_seconds=usage.cpu_seconds if usage else None,
+                    disk_free=self.resources.disk.get(name, {}),
+                )
+                for name, state in self.states.items()
+            }
+            self.metrics.text = render_metrics(
+                figures, read_snapshot_success(self.state_dir), self.rounds, wall
+            )
+
+    def state_document(self, now: float, wall: float, summary: str) -> str:
+        rows = {
+            name: render_service_row(
+                self.services[name].unit,
+                state,
+                info=self.unit_info.get(name),
+                usage=self.resources.usage.get(name),
+                cpu_pct=self.resources.cpu_pct.get(name, 0.0),
+                window=self.policies[name].restart_window_seconds,
+                now=now,
+            )
+            for name, state in self.states.items()
+        }
+        longest = max([s.interval + s.spec.timeout for s in self.services.values()] or [5.0])
+        return render_state(
+            rows,
+            wall=wall,
+            started_wall=self.started_wall,
+            stale_after=max(15.0, 3 * longest, 3 * self.max_eval_gap),
+            summary=summary,
+            ready=self.ready,
+        )
+
+    def maybe_hang(self) -> None:
+        """Debug aid for the watchdog's e2e test: block the loop while the file exists."""
+        if os.environ.get(DEBUG_HANG_ENV) != "1":
+            return
+        marker = self.run_dir / DEBUG_HANG_FILE
+        if marker.exists():
+            log.warning("agent.debug_hang", path=str(marker))
+            while marker.exists():
+                time.sleep(0.5)
+
+
+def settle_heap() -> None:
+    """Move everything alive after start-up (modules, classes, configuration) out of the
+    garbage collector's view: full collections then scan only what the rounds allocate,
+    not the ~45k long-lived objects of the imported libraries."""
+    gc.collect()
+    gc.freeze()
+
+
+def emit(event: Event) -> None:
+    method = getattr(log, event.level, log.info)
+    method(event.name, **dict(event.fields))

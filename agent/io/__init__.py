@@ -1,0 +1,1 @@
+"""The side-effect chokepoints: subprocesses, HTTP clients, atomic writes, locks, logging setup."""

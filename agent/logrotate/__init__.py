@@ -1,0 +1,1 @@
+"""Log rotation: the pure plan, applying it, archive file operations, writers and disk usage."""

@@ -1,0 +1,1 @@
+"""Migration into Qdrant: the pure plan, the run, and the embedded-store reader."""

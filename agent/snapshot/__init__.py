@@ -1,0 +1,1 @@
+"""Qdrant snapshots: manifests, retention, the jobs, storage targets and transfer progress."""
