@@ -11,16 +11,9 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from agent.config.models import DEFAULT_CONFIG_PATH, RESERVED_SERVICE_NAMES, Settings
+from agent.config.models import RESERVED_SERVICE_NAMES, Settings
+from agent.config.view import resolve_config_path
 from agent.errors import ConfigError
-
-
-def resolve_config_path(explicit: str | os.PathLike[str] | None = None) -> Path:
-    """--config wins, then RAGOPS_CONFIG, then the packaged default."""
-    if explicit:
-        return Path(explicit)
-    return Path(os.environ.get("RAGOPS_CONFIG") or DEFAULT_CONFIG_PATH)
-
 
 UNION_TAGS = frozenset({"int", "float", "str", "bool", "none"})
 

@@ -18,6 +18,8 @@ BLOCKED = "blocked"
 GAVE_UP = "gave-up"
 STOPPED = "stopped"
 UNKNOWN = "unknown"
+# Every health a service can be in (the metrics' state label takes each of them).
+STATES = (HEALTHY, STARTING, UNHEALTHY, BLOCKED, GAVE_UP, STOPPED, UNKNOWN)
 # A unit seen stopping this soon after the agent's own restart is that restart, not an admin.
 RESTART_SETTLE_SECONDS = 120.0
 # What `ragops status` accepts for exit code 0.

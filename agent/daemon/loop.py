@@ -44,7 +44,7 @@ from agent.daemon.statefile import (
     state_path,
     take_reset_requests,
 )
-from agent.errors import CommandError, ConfigError, RagopsError
+from agent.errors import CommandError, ConfigError, ExitStatus, RagopsError
 from agent.io.files import write_atomic
 from agent.systemd.notify import Notifier, monotonic_usec, status_line, watchdog_seconds
 from agent.systemd.systemctl import UnitManager, monotonic_now
@@ -171,7 +171,7 @@ class Agent:
             if self.metrics is not None:
                 await self.metrics.close()
             await self.client.aclose()
-        return 0
+        return ExitStatus.OK
 
     def needs_tls(self) -> bool:
         return any((s.spec.url or "").startswith("https:") for s in self.services.values())

@@ -13,11 +13,9 @@ from dataclasses import dataclass, field
 
 import structlog
 
-from agent.daemon.judgement import HEALTHY, ServiceState
+from agent.daemon.judgement import HEALTHY, STATES, ServiceState
 
 log = structlog.get_logger("ragops.agent")
-
-STATES = ("healthy", "starting", "unhealthy", "blocked", "gave-up", "stopped", "unknown")
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,6 @@ import contextlib
 import json
 import os
 import time
-import tomllib
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -23,30 +22,10 @@ RESET_DIR = "agent-reset"
 DEBUG_HANG_FILE = "debug-hang"
 SNAPSHOT_SUCCESS_FILE = "snapshot-last-success.json"
 FORMAT_VERSION = 1
-# Same as agent.config.models.DEFAULT_CONFIG_PATH, repeated so the fast path stays free of pydantic.
-DEFAULT_CONFIG_PATH = "/etc/ragops/ragops.toml"
-DEFAULT_RUN_DIR = "/run/ragops"
 
 
 def state_path(run_dir: str | Path) -> Path:
     return Path(run_dir) / STATE_FILE
-
-
-def quick_run_dir(explicit_config: str | None) -> Path:
-    """run_dir as configured, read without validating the whole configuration."""
-    env = os.environ.get("RAGOPS_RAGOPS__RUN_DIR")
-    if env:
-        return Path(env)
-    path = Path(explicit_config or os.environ.get("RAGOPS_CONFIG") or DEFAULT_CONFIG_PATH)
-    try:
-        with path.open("rb") as handle:
-            data = tomllib.load(handle)
-    except (OSError, tomllib.TOMLDecodeError, UnicodeDecodeError):
-        return Path(DEFAULT_RUN_DIR)
-    value = data.get("ragops", {}).get("run_dir") if isinstance(data.get("ragops"), dict) else None
-    return (
-        Path(value) if isinstance(value, str) and value.startswith("/") else Path(DEFAULT_RUN_DIR)
-    )
 
 
 def read_state(path: Path) -> dict[str, Any] | None:

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 from qdrant_client import QdrantClient
 
-from agent.errors import EXIT_LOCKED
+from agent.errors import ExitStatus
 from agent.migrate.embedded import EmbeddedStore
 from agent.migrate.plan import state_file_name
 from tests.integration.migrate.store_builder import build_store, expected_points
@@ -198,7 +198,7 @@ def test_a_store_in_use_by_the_api_is_refused_with_exit_75(small_store: Path, co
         proc = run(config, "migrate", "--from-path", str(small_store))
     finally:
         api.close()
-    assert proc.returncode == EXIT_LOCKED
+    assert proc.returncode == ExitStatus.LOCKED
     assert "already accessed by another instance" in proc.stderr
     assert len(proc.stderr.strip().splitlines()) == 1
 
