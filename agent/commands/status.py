@@ -88,7 +88,7 @@ def probe_now(ctx: click.Context) -> dict[str, Any]:
     from agent.config.view import view_of
     from agent.daemon.judgement import UnitInfo, evaluate_round, summarize
     from agent.daemon.specs import build_services, probe_once
-    from agent.daemon.statefile import render_service_row
+    from agent.daemon.statefile import render_service_rows
     from agent.errors import CommandError
     from agent.systemd.systemctl import SystemctlUnits, monotonic_now
 
@@ -106,16 +106,11 @@ def probe_now(ctx: click.Context) -> dict[str, Any]:
     states, _ = evaluate_round({}, probes, units, now, policies)
     return {
         "summary": summarize(states),
-        "services": {
-            name: render_service_row(
-                services[name].unit,
-                state,
-                info=units[name] if units else None,
-                usage=None,
-                cpu_pct=0.0,
-                window=policies[name].restart_window_seconds,
-                now=now,
-            )
-            for name, state in states.items()
-        },
+        "services": render_service_rows(
+            states,
+            {name: service.unit for name, service in services.items()},
+            {name: policy.restart_window_seconds for name, policy in policies.items()},
+            now,
+            info=units,
+        ),
     }

@@ -10,6 +10,8 @@ import contextlib
 import json
 import os
 import time
+from collections.abc import Mapping
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -124,6 +126,48 @@ def render_service_row(
         "cpu_percent": round(cpu_pct, 2) if usage else None,
         "rss_bytes": usage.rss_bytes if usage else None,
     }
+
+
+def render_service_rows(
+    states: Mapping[str, ServiceState],
+    units: Mapping[str, str],
+    windows: Mapping[str, float],
+    now: float,
+    *,
+    info: Mapping[str, UnitInfo] | None = None,
+    usage: Mapping[str, Usage] | None = None,
+    cpu_pct: Mapping[str, float] | None = None,
+) -> dict[str, dict[str, Any]]:
+    """Every service's entry: ``units`` and ``windows`` (restart_window) by service name."""
+    return {
+        name: render_service_row(
+            units[name],
+            state,
+            info=(info or {}).get(name),
+            usage=(usage or {}).get(name),
+            cpu_pct=(cpu_pct or {}).get(name, 0.0),
+            window=windows[name],
+            now=now,
+        )
+        for name, state in states.items()
+    }
+
+
+def restore_history(
+    states: Mapping[str, ServiceState], doc: dict[str, Any]
+) -> dict[str, ServiceState]:
+    """Pure: ``states`` with the restart history a previous agent wrote into ``doc``."""
+    restored = dict(states)
+    for name, data in doc.get("services", {}).items():
+        if name in restored and isinstance(data, dict):
+            restored[name] = replace(
+                restored[name],
+                restarts=tuple(float(t) for t in data.get("restart_times", [])),
+                restarts_total=int(data.get("restarts_total", 0)),
+                last_restart=data.get("last_restart_monotonic"),
+                gave_up=bool(data.get("gave_up", False)),
+            )
+    return restored
 
 
 def render_state(
