@@ -44,20 +44,10 @@ def show(ctx: click.Context, as_json: bool) -> None:
 
 
 def render_toml(data: dict[str, Any]) -> str:
-    """Pure: the effective configuration as TOML; unset settings (None) are left out."""
+    """Pure: the effective configuration as TOML; unset settings (None: TOML has no null)
+    are left out."""
     import tomli_w
 
-    return tomli_w.dumps(_without_none(data)).rstrip("\n")
+    from agent.migrate.plan import drop_nulls
 
-
-def _without_none(data: dict[str, Any]) -> dict[str, Any]:
-    # TOML has no null: an unset setting is one that is not written.
-    def clean(value: Any) -> Any:
-        if isinstance(value, dict):
-            return {k: clean(v) for k, v in value.items() if v is not None}
-        if isinstance(value, list):
-            return [clean(v) for v in value]
-        return value
-
-    cleaned: dict[str, Any] = clean(data)
-    return cleaned
+    return tomli_w.dumps(drop_nulls(data)).rstrip("\n")

@@ -74,7 +74,7 @@ def all_points(standin: QdrantStandin, collection: str) -> list[dict[str, Any]]:
 
 
 def stored_points(store: Path, name: str) -> dict[Any, dict[str, Any]]:
-    # EmbeddedStore's reading is checked against the generated points in test_localstore.py.
+    # EmbeddedStore's reading is checked against the generated points in test_embedded_store.py.
     with EmbeddedStore.open(store) as local:
         return {p["id"]: p for batch in local.batches(name, 10_000) for p in batch.points}
 

@@ -3,19 +3,11 @@
 from __future__ import annotations
 
 import tomllib
-from typing import Any
 
 from agent.commands.config import render_toml
 from agent.config.loading import read_toml, redacted, settings_from_data
+from agent.migrate.plan import drop_nulls
 from tests.paths import SHIPPED_CONFIG
-
-
-def without_none(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {k: without_none(v) for k, v in value.items() if v is not None}
-    if isinstance(value, list):
-        return [without_none(v) for v in value]
-    return value
 
 
 def test_shown_toml_reads_back_as_the_redacted_settings() -> None:
@@ -24,5 +16,5 @@ def test_shown_toml_reads_back_as_the_redacted_settings() -> None:
 
     text = render_toml(data)
 
-    assert tomllib.loads(text) == without_none(data)
+    assert tomllib.loads(text) == drop_nulls(data)
     assert settings_from_data(tomllib.loads(text), "shown").model_dump() == settings.model_dump()
