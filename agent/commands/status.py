@@ -13,7 +13,7 @@ from typing import Any
 import click
 
 from agent.commands.common import format_bytes, load_config
-from agent.daemon.judgement import FINE, HEALTHY
+from agent.daemon.health import FINE, HEALTHY
 from agent.errors import ExitStatus
 
 
@@ -25,7 +25,7 @@ def status(ctx: click.Context, as_json: bool) -> None:
 
     Exit 0 when every service is healthy or starting, 1 otherwise.
     """
-    from agent.config.view import quick_run_dir
+    from agent.config.loading import quick_run_dir
     from agent.daemon.statefile import is_fresh, read_state, state_path
 
     obj = ctx.find_root().obj or {}

@@ -22,7 +22,7 @@ from pydantic import (
 )
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
-from agent.config.view import DEFAULT_CONFIG_PATH, DEFAULT_RUN_DIR
+from agent.config.loading import DEFAULT_CONFIG_PATH, DEFAULT_RUN_DIR
 from agent.systemd.syntax import check_cpu_list, check_plain_value
 
 # Unit names are "ragops-<name>.service"; keep the part conservative so it never needs

@@ -5,19 +5,13 @@ a short-lived child, ``ragops agent view``, validates the configuration with the
 pydantic-settings models (agent/config/models.py, the single source of truth) and prints the
 parts the daemon needs as JSON; the daemon builds this view from it, at start and on
 every SIGHUP.
-
-``ragops status`` reads only ``ragops.run_dir`` here (``quick_run_dir``), unvalidated, to find
-the agent's state file without loading pydantic; everything else reads the validated models.
 """
 
 from __future__ import annotations
 
 import json
-import os
 import sys
-import tomllib
 from dataclasses import asdict, dataclass, field, fields
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from agent.errors import ConfigError, ExitStatus, RagopsError
@@ -26,33 +20,6 @@ if TYPE_CHECKING:
     from agent.config.models import Settings
 
 VIEW_TIMEOUT_SECONDS = 60.0
-# The models (agent/config/models.py) take these defaults from here, so both forms agree.
-DEFAULT_CONFIG_PATH = "/etc/ragops/ragops.toml"
-DEFAULT_RUN_DIR = "/run/ragops"
-
-
-def resolve_config_path(explicit: str | os.PathLike[str] | None = None) -> Path:
-    """--config wins, then RAGOPS_CONFIG, then the packaged default."""
-    if explicit:
-        return Path(explicit)
-    return Path(os.environ.get("RAGOPS_CONFIG") or DEFAULT_CONFIG_PATH)
-
-
-def quick_run_dir(explicit_config: str | None) -> Path:
-    """run_dir as configured, read without validating the whole configuration."""
-    env = os.environ.get("RAGOPS_RAGOPS__RUN_DIR")
-    if env:
-        return Path(env)
-    try:
-        with resolve_config_path(explicit_config).open("rb") as handle:
-            data = tomllib.load(handle)
-    except (OSError, tomllib.TOMLDecodeError, UnicodeDecodeError):
-        return Path(DEFAULT_RUN_DIR)
-    section = data.get("ragops")
-    value = section.get("run_dir") if isinstance(section, dict) else None
-    if isinstance(value, str) and value.startswith("/"):
-        return Path(value)
-    return Path(DEFAULT_RUN_DIR)
 
 
 @dataclass(frozen=True)

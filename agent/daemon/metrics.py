@@ -17,7 +17,8 @@ from dataclasses import dataclass, field
 
 import structlog
 
-from agent.daemon.judgement import HEALTHY, STATES, ServiceState, restarts_in_window
+from agent.daemon.health import HEALTHY, STATES
+from agent.daemon.judgement import ServiceState, restarts_in_window
 from agent.daemon.resources import Usage
 
 log = structlog.get_logger("ragops.agent")

@@ -9,8 +9,9 @@ from typing import Any
 import pytest
 
 from agent.commands.status import all_fine, human_bytes, render_table
-from agent.config.view import quick_run_dir
-from agent.daemon.judgement import GAVE_UP, HEALTHY, ServiceState, UnitInfo
+from agent.config.loading import quick_run_dir
+from agent.daemon.health import GAVE_UP, HEALTHY
+from agent.daemon.judgement import ServiceState, UnitInfo
 from agent.daemon.metrics import ServiceFigures, render_metrics
 from agent.daemon.resources import ResourceTracker, Usage, cpu_percent
 from agent.daemon.statefile import (
