@@ -254,19 +254,27 @@ class EmbeddedStore:
         self, name: str, batch_size: int, after_rowid: int | None = None
     ) -> Iterator[PointBatch]:
         """Points in rowid order, ``batch_size`` at a time, after ``after_rowid`` if given."""
-        conn = self._db(name)
-        if conn is None:
-            return
         last = after_rowid
         while True:
-            try:
-                rows = self._page(conn, last, batch_size)
-            except sqlite3.Error as exc:
-                raise StoreError(f"{self.root}: collection {name!r}: read failed: {exc}") from None
-            if not rows:
+            batch = self.page(name, batch_size, last)
+            if batch is None:
                 return
-            last = int(rows[-1][0])
-            yield PointBatch(last, [self._decode(name, rowid, blob) for rowid, blob in rows])
+            last = batch.last_rowid
+            yield batch
+
+    def page(self, name: str, batch_size: int, after_rowid: int | None) -> PointBatch | None:
+        """The next ``batch_size`` points after ``after_rowid``; None at the end."""
+        conn = self._db(name)
+        if conn is None:
+            return None
+        try:
+            rows = self._page(conn, after_rowid, batch_size)
+        except sqlite3.Error as exc:
+            raise StoreError(f"{self.root}: collection {name!r}: read failed: {exc}") from None
+        if not rows:
+            return None
+        points = [self._decode(name, rowid, blob) for rowid, blob in rows]
+        return PointBatch(int(rows[-1][0]), points)
 
     @staticmethod
     def _page(conn: sqlite3.Connection, last: int | None, size: int) -> list[Any]:

@@ -2,12 +2,12 @@
 
 ``pickle`` calls whatever global a file names, so ``find_class`` here resolves none of them:
 an exact allow-list of plain builtins is returned as they are, qdrant-client's model classes
-become the inert ``_Model`` holder of ``agent.migrate.embedded``, and the few numpy names an
-array of plain numbers pickles to (``_reconstruct``/``_frombuffer``, ``ndarray``, ``dtype``,
-``scalar``) are replaced by functions of this module that rebuild the numbers from their
-bytes with ``struct``: numpy itself is never imported or called. Any other global, whatever
-its module (``numpy.*`` included), an object or structured dtype, or bytes that do not match
-the shape stop the load with ``UnpicklingError``.
+become the inert ``_Model`` holder of ``agent.migrate.embedded``, and the few names an array
+of plain numbers pickles to (numpy's ``_reconstruct``/``_frombuffer``, ``ndarray``, ``dtype``,
+``scalar``, and protocol 2's ``_codecs.encode`` of latin1 bytes) are replaced by functions of
+this module that rebuild the numbers from their bytes with ``struct``: numpy itself is never
+imported or called. Any other global, whatever its module (``numpy.*`` included), an object
+or structured dtype, or bytes that do not match the shape stop the load (UnpicklingError).
 """
 
 from __future__ import annotations
@@ -164,12 +164,24 @@ def _nest(flat: list[Any], shape: list[int], fortran: bool) -> Any:
             flat[sum(i * s for i, s in zip(index, strides, strict=True))]
             for index in itertools.product(*(range(n) for n in shape))
         ]
-    for n in reversed(shape[1:]):
-        flat = [flat[i : i + n] for i in range(0, len(flat), n)] if n else []
-    return flat
+    return _rows(flat, shape)
 
 
-_NUMPY: dict[tuple[str, str], Any] = {}
+def _rows(flat: list[Any], shape: list[int]) -> Any:
+    if len(shape) == 1:
+        return flat
+    step = math.prod(shape[1:])
+    return [_rows(flat[i * step : (i + 1) * step], shape[1:]) for i in range(shape[0])]
+
+
+def _latin1(text: Any, encoding: Any = "latin1") -> bytes:
+    # Protocol 2 spells bytes as _codecs.encode(str, 'latin1'); no other codec is run.
+    if not isinstance(text, str) or encoding not in ("latin1", "latin-1"):
+        raise pickle.UnpicklingError("_codecs.encode with anything but a latin1 string")
+    return text.encode("latin1")
+
+
+_NUMPY: dict[tuple[str, str], Any] = {("_codecs", "encode"): _Fn(_latin1)}
 for _core in ("numpy.core", "numpy._core"):
     _NUMPY[(f"{_core}.multiarray", "_reconstruct")] = _Fn(_reconstruct)
     _NUMPY[(f"{_core}.multiarray", "scalar")] = _Fn(_scalar)
@@ -186,6 +198,8 @@ class RestrictedUnpickler(pickle.Unpickler):
         self._model = model
 
     def find_class(self, module: str, name: str) -> Any:
+        if module == "__builtin__":  # protocol 2's spelling (fix_imports)
+            module = "builtins"
         if module == "builtins" and name in SAFE_BUILTINS:
             return super().find_class(module, name)
         if module.startswith(QDRANT_MODULE_PREFIX) and name.isidentifier():
