@@ -129,7 +129,12 @@ def test_the_store_lock_refuses_a_symlink() -> None:
         store = home / "store"
         make_store(store)
         give_to_attacker(store)
-        as_attacker(lambda: ((store / ".lock").unlink(), (store / ".lock").symlink_to(secret)))
+
+        def plant() -> None:
+            (store / ".lock").unlink()
+            (store / ".lock").symlink_to(secret)
+
+        as_attacker(plant)
         with pytest.raises(StoreError, match=r"\.lock: is a symbolic link; refusing"):
             EmbeddedStore.open(store)
         assert untouched(secret)
