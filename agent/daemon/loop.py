@@ -37,10 +37,12 @@ from agent.daemon.probes import run_probe
 from agent.daemon.specs import build_services
 from agent.daemon.statefile import (
     DEBUG_HANG_FILE,
+    SNAPSHOT_SUCCESS_FILE,
     read_snapshot_success,
     read_state,
     render_service_row,
     render_state,
+    restored_history,
     state_path,
     take_reset_requests,
 )
@@ -98,6 +100,7 @@ class Agent:
         self.last_unit_error = ""
         self.resources = resources.ResourceTracker(RESOURCE_SECONDS)
         self.metrics: MetricsServer | None = None
+        self.bad_state_seen: set[tuple[str, str]] = set()
         self.client: httpx.AsyncClient | None = None
         self.client_tls = False
         self.started_wall = time.time()
@@ -129,17 +132,17 @@ class Agent:
     def restore_history(self) -> None:
         """Keep restart counts across an agent restart (the file lives until reboot)."""
         doc = read_state(state_path(self.run_dir))
-        if doc is None:
+        for name, data in (doc or {}).get("services", {}).items():
+            if name in self.states:
+                self.states[name] = replace(self.states[name], **restored_history(data))
+
+    def report_bad_state(self, key: str, value: str) -> None:
+        """A bad value in a state file another user writes: logged once, then ignored."""
+        if (key, value) in self.bad_state_seen:
             return
-        for name, data in doc.get("services", {}).items():
-            if name in self.states and isinstance(data, dict):
-                self.states[name] = replace(
-                    self.states[name],
-                    restarts=tuple(float(t) for t in data.get("restart_times", [])),
-                    restarts_total=int(data.get("restarts_total", 0)),
-                    last_restart=data.get("last_restart_monotonic"),
-                    gave_up=bool(data.get("gave_up", False)),
-                )
+        self.bad_state_seen.add((key, value))
+        path = str(self.state_dir / SNAPSHOT_SUCCESS_FILE)
+        log.warning("agent.state_file.value_ignored", file=path, key=key, value=value)
 
     # -- lifecycle -------------------------------------------------------------------
     async def run(self) -> int:
@@ -369,7 +372,10 @@ class Agent:
                 for name, state in self.states.items()
             }
             self.metrics.text = render_metrics(
-                figures, read_snapshot_success(self.state_dir), self.rounds, wall
+                figures,
+                read_snapshot_success(self.state_dir, self.report_bad_state),
+                self.rounds,
+                wall,
             )
 
     def state_document(self, now: float, wall: float, summary: str) -> str:
