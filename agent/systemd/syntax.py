@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-_CPU_ITEM_RE = re.compile(r"^(\d{1,9})(?:-(\d{1,9}))?$")
+_CPU_ITEM_RE = re.compile(r"^(\d{1,20})(?:-(\d{1,20}))?$")
 # CPU indices systemd takes in CPUAffinity= (its CPU_SET is far larger; 4096 is plenty and
 # keeps a range such as 0-4000000000 from being expanded in memory).
 MAX_CPU_INDEX = 4095
