@@ -23,6 +23,7 @@ from pydantic import (
 )
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
+from agent.config.loading import DEFAULT_CONFIG_PATH, DEFAULT_RUN_DIR
 from agent.systemd.calendar import check_calendar
 from agent.systemd.syntax import (
     check_bare_value,
@@ -31,8 +32,6 @@ from agent.systemd.syntax import (
     check_plain_value,
     check_unit_path,
 )
-
-DEFAULT_CONFIG_PATH = "/etc/ragops/ragops.toml"
 
 # Unit names are "ragops-<name>.service"; keep the part conservative so it never needs
 # escaping and can never spell a path or collide with ragops' own units.
@@ -248,7 +247,7 @@ class CpuSettings(_Model):
 class GeneralSettings(_Model):
     unit_dir: AbsPath = "/etc/systemd/system"
     state_dir: AbsPath = "/var/lib/ragops"
-    run_dir: AbsPath = "/run/ragops"
+    run_dir: AbsPath = DEFAULT_RUN_DIR
     log_dir: AbsPath = "/var/log/ragops"
     ragops_bin: AbsPath = "/usr/bin/ragops"
 

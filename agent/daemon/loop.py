@@ -13,7 +13,6 @@ import os
 import signal
 import time
 from collections.abc import Callable
-from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -29,24 +28,23 @@ from agent.daemon.judgement import (
     UnitInfo,
     evaluate_round,
     reset_service,
-    restarts_in_window,
     summarize,
 )
-from agent.daemon.metrics import MetricsServer, ServiceFigures, render_metrics
+from agent.daemon.metrics import MetricsServer, figures_of, render_metrics
 from agent.daemon.probes import run_probe
 from agent.daemon.specs import build_services
 from agent.daemon.statefile import (
     DEBUG_HANG_FILE,
-    SNAPSHOT_SUCCESS_FILE,
+    OnceOnly,
     read_snapshot_success,
     read_state,
-    render_service_row,
+    render_service_rows,
     render_state,
-    restored_history,
+    restore_history,
     state_path,
     take_reset_requests,
 )
-from agent.errors import CommandError, ConfigError, RagopsError
+from agent.errors import CommandError, ConfigError, ExitStatus, RagopsError
 from agent.io.files import write_atomic
 from agent.systemd.notify import Notifier, monotonic_usec, status_line, watchdog_seconds
 from agent.systemd.systemctl import UnitManager, monotonic_now
@@ -100,7 +98,7 @@ class Agent:
         self.last_unit_error = ""
         self.resources = resources.ResourceTracker(RESOURCE_SECONDS)
         self.metrics: MetricsServer | None = None
-        self.bad_state_seen: set[tuple[str, str]] = set()
+        self.report_bad_state = OnceOnly(log, "agent.state_file.value_ignored")
         self.client: httpx.AsyncClient | None = None
         self.client_tls = False
         self.started_wall = time.time()
@@ -132,17 +130,8 @@ class Agent:
     def restore_history(self) -> None:
         """Keep restart counts across an agent restart (the file lives until reboot)."""
         doc = read_state(state_path(self.run_dir))
-        for name, data in (doc or {}).get("services", {}).items():
-            if name in self.states:
-                self.states[name] = replace(self.states[name], **restored_history(data))
-
-    def report_bad_state(self, key: str, value: str) -> None:
-        """A bad value in a state file another user writes: logged once, then ignored."""
-        if (key, value) in self.bad_state_seen:
-            return
-        self.bad_state_seen.add((key, value))
-        path = str(self.state_dir / SNAPSHOT_SUCCESS_FILE)
-        log.warning("agent.state_file.value_ignored", file=path, key=key, value=value)
+        if doc is not None:
+            self.states = restore_history(self.states, doc)
 
     # -- lifecycle -------------------------------------------------------------------
     async def run(self) -> int:
@@ -174,7 +163,7 @@ class Agent:
             if self.metrics is not None:
                 await self.metrics.close()
             await self.client.aclose()
-        return 0
+        return ExitStatus.OK
 
     def needs_tls(self) -> bool:
         return any((s.spec.url or "").startswith("https:") for s in self.services.values())
@@ -357,40 +346,22 @@ class Agent:
         except OSError as exc:
             log.error("statefile.failed", path=str(state_path(self.run_dir)), error=str(exc))
         if self.metrics is not None:
-            figures = {
-                name: ServiceFigures(
-                    state=state,
-                    restarts_in_window=restarts_in_window(
-                        state, now, self.policies[name].restart_window_seconds
-                    ),
-                    rss_bytes=usage.rss_bytes
-                    if (usage := self.resources.usage.get(name))
-                    else None,
-                    cpu_seconds=usage.cpu_seconds if usage else None,
-                    disk_free=self.resources.disk.get(name, {}),
-                )
-                for name, state in self.states.items()
-            }
-            self.metrics.text = render_metrics(
-                figures,
-                read_snapshot_success(self.state_dir, self.report_bad_state),
-                self.rounds,
-                wall,
-            )
+            windows = {n: p.restart_window_seconds for n, p in self.policies.items()}
+            res = self.resources
+            figures = figures_of(self.states, windows, res.usage, res.disk, now)
+            success = read_snapshot_success(self.state_dir, self.report_bad_state)
+            self.metrics.text = render_metrics(figures, success, self.rounds, wall)
 
     def state_document(self, now: float, wall: float, summary: str) -> str:
-        rows = {
-            name: render_service_row(
-                self.services[name].unit,
-                state,
-                info=self.unit_info.get(name),
-                usage=self.resources.usage.get(name),
-                cpu_pct=self.resources.cpu_pct.get(name, 0.0),
-                window=self.policies[name].restart_window_seconds,
-                now=now,
-            )
-            for name, state in self.states.items()
-        }
+        rows = render_service_rows(
+            self.states,
+            {name: service.unit for name, service in self.services.items()},
+            {name: policy.restart_window_seconds for name, policy in self.policies.items()},
+            now,
+            info=self.unit_info,
+            usage=self.resources.usage,
+            cpu_pct=self.resources.cpu_pct,
+        )
         longest = max([s.interval + s.spec.timeout for s in self.services.values()] or [5.0])
         return render_state(
             rows,

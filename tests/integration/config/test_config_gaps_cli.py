@@ -27,7 +27,7 @@ def test_a_symlink_loop_as_config_is_one_line_and_exit_78(tmp_path: Path) -> Non
     result = ragops("--config", str(tmp_path / "a"), "config", "check")
     assert result.returncode == 78
     assert result.stderr.splitlines() == [
-        f"{tmp_path / 'a'}: cannot read it: Too many levels of symbolic links"
+        f"{tmp_path / 'a'}: cannot be read: Too many levels of symbolic links"
     ]
 
 
