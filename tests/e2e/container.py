@@ -29,6 +29,8 @@ ROOTFS_PACKAGES = (
     "systemd",
     "systemd-sysv",
     "dbus",
+    # A dependency of the ragops package: the container has no network to fetch it.
+    "polkitd",
     "python3",
     "procps",
     "util-linux",
@@ -44,7 +46,7 @@ MASKED_UNITS = (
     "systemd-networkd-wait-online.service",
 )
 # Bump when the rootfs recipe changes so a stale cache is rebuilt.
-ROOTFS_RECIPE = "1"
+ROOTFS_RECIPE = "2"
 CGROUP_ROOT = Path("/sys/fs/cgroup")
 CONTAINER_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 BOOT_TIMEOUT = 90.0
