@@ -30,7 +30,9 @@ ROOTFS_PACKAGES = (
     "systemd-sysv",
     "dbus",
     # A dependency of the ragops package: the container has no network to fetch it.
+    # debootstrap resolves no virtual package: libpam-systemd is polkitd's logind.
     "polkitd",
+    "libpam-systemd",
     "python3",
     "procps",
     "util-linux",
