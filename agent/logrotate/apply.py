@@ -59,6 +59,15 @@ class RotationReport:
     deferred: int = 0
     failed: int = 0
 
+    def merge(self, other: RotationReport) -> None:
+        self.actions += other.actions
+        self.rotated += other.rotated
+        self.compressed += other.compressed
+        self.deleted += other.deleted
+        self.missing += other.missing
+        self.deferred += other.deferred
+        self.failed += other.failed
+
     def as_dict(self) -> dict[str, int]:
         return {
             "rotated": self.rotated,
@@ -106,17 +115,33 @@ def observe(service: str, policy: LogFileSettings) -> LogFileState:
     return LogFileState(service, str(path), size, mtime, tuple(rotated), tuple(sorted(temps)))
 
 
-def rotation_lock(state_dir: Path, wait_seconds: float = LOCK_WAIT_SECONDS) -> ContextManager[None]:
+def rotation_lock(
+    lock_dir: Path, wait_seconds: float = LOCK_WAIT_SECONDS, name: str = LOCK_NAME
+) -> ContextManager[None]:
     """One rotation at a time. A second run waits up to ``wait_seconds``, then raises
     LockedError (exit 75): the run holding the lock does the work, and the next timer run
     picks up anything left."""
-    return hold_lock(state_dir / LOCK_NAME, "'ragops logs rotate'", wait_seconds)
+    return hold_lock(lock_dir / name, "'ragops logs rotate'", wait_seconds)
+
+
+def service_lock_place(
+    service: str, policies: Sequence[LogFileSettings]
+) -> tuple[Path, str] | None:
+    """Where one service's rotations serialize: beside its first log file whose directory
+    exists, a directory its own user (the rotation job's user) can write, unlike ragops'
+    state directory. None when no directory exists yet: then there is nothing to rotate."""
+    for policy in policies:
+        directory = Path(policy.path).parent
+        if directory.is_dir():
+            return directory, f"ragops-logrotate-{service}.lock"
+    return None
 
 
 def run_rotation(
     targets: Sequence[tuple[str, LogFileSettings]],
     *,
-    state_dir: Path,
+    lock_dir: Path,
+    lock_name: str = LOCK_NAME,
     pids_of: PidsOf,
     signaller: Signaller,
     force: bool = False,
@@ -129,7 +154,7 @@ def run_rotation(
     if dry_run:
         states = [(observe(service, policy), policy) for service, policy in targets]
         return RotationReport(actions=plan_rotation(states, now or time.time(), force=force))
-    with rotation_lock(state_dir, lock_wait_seconds):
+    with rotation_lock(lock_dir, lock_wait_seconds, lock_name):
         # Observe only once the lock is ours: the previous run may just have changed things.
         states = [(observe(service, policy), policy) for service, policy in targets]
         actions = plan_rotation(states, now or time.time(), force=force)
