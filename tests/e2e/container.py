@@ -30,6 +30,8 @@ ROOTFS_PACKAGES = (
     "systemd-sysv",
     "dbus",
     "python3",
+    # The real API (FastAPI under uvicorn) runs from a venv made inside the container.
+    "python3-venv",
     "procps",
     "util-linux",
     "curl",
@@ -44,7 +46,7 @@ MASKED_UNITS = (
     "systemd-networkd-wait-online.service",
 )
 # Bump when the rootfs recipe changes so a stale cache is rebuilt.
-ROOTFS_RECIPE = "1"
+ROOTFS_RECIPE = "2"
 CGROUP_ROOT = Path("/sys/fs/cgroup")
 CONTAINER_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 BOOT_TIMEOUT = 90.0
