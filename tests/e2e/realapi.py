@@ -57,11 +57,8 @@ def api_wheels(cache_dir: Path | None = None) -> Path:
     cache_dir.mkdir(parents=True, exist_ok=True)
     partial = Path(tempfile.mkdtemp(prefix="api-wheels-", dir=cache_dir))
     try:
-        subprocess.run(
-            [sys.executable, "-m", "pip", "download", "--quiet", "--only-binary=:all:"]
-            + ["-r", str(REQUIREMENTS), "-d", str(partial)],
-            check=True,
-        )
+        pip = [sys.executable, "-m", "pip", "download", "--quiet", "--only-binary=:all:"]
+        subprocess.run([*pip, "-r", str(REQUIREMENTS), "-d", str(partial)], check=True)
         shutil.copy(REQUIREMENTS, partial / REQUIREMENTS.name)
         partial.rename(wheels)
     finally:
