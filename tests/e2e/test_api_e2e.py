@@ -22,8 +22,8 @@ import pytest
 from tests.e2e.container import Container
 from tests.e2e.realapi import WORKERS, worker_pids
 from tests.e2e.stack import (
-    PROBE_SETTINGS,
     PORTS,
+    PROBE_SETTINGS,
     control_file,
     health_url,
     install_stack,
