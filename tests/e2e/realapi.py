@@ -27,6 +27,7 @@ WORKERS = 3
 # Shorter than the unit's stop timeout (30 s): a stop drains, then systemd's SIGKILL
 # never has anything left to kill.
 GRACEFUL_SHUTDOWN_SECONDS = 5
+WORKER_HEALTHCHECK_SECONDS = 60
 
 
 def api_argv(port: int) -> list[str]:
@@ -43,6 +44,10 @@ def api_argv(port: int) -> list[str]:
         str(WORKERS),
         "--timeout-graceful-shutdown",
         str(GRACEFUL_SHUTDOWN_SECONDS),
+        # A reload's new worker must serve within this, or uvicorn aborts the rolling
+        # restart (default 5 s: too short for a busy machine importing FastAPI).
+        "--timeout-worker-healthcheck",
+        str(WORKER_HEALTHCHECK_SECONDS),
         "--no-access-log",
     ]
 
