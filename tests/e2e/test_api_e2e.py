@@ -22,6 +22,7 @@ import pytest
 from tests.e2e.container import Container
 from tests.e2e.realapi import WORKERS, worker_pids
 from tests.e2e.stack import (
+    API_START_GRACE_SECONDS,
     PORTS,
     PROBE_SETTINGS,
     control_file,
@@ -175,7 +176,12 @@ def test_reload_replaces_every_worker_without_failing_a_request(api: Container) 
 
 def test_agent_restarts_the_real_api_when_its_health_fails(api: Container) -> None:
     wait_for(lambda: agent_ready(api), "the agent to see the stack healthy", timeout=60)
-    main = api.show(API, "MainPID")["MainPID"]
+    # Failures inside the start grace are not acted on: wait until it is over. The
+    # container shares the host's kernel, so CLOCK_MONOTONIC is one clock for both.
+    shown = api.show(API, "MainPID", "ExecMainStartTimestampMonotonic")
+    main = shown["MainPID"]
+    started = int(shown["ExecMainStartTimestampMonotonic"]) / 1e6
+    time.sleep(max(0.0, started + API_START_GRACE_SECONDS + 1 - time.monotonic()))
     since = now_usec()
     api.write_file(control_file("api"), "fail\n")
     failed_at = time.time()
