@@ -17,7 +17,12 @@ from agent.config.models import (
     ServiceSettings,
     Settings,
 )
-from agent.config.programs import log_signal_problem, reload_signal_problem, uvicorn_workers
+from agent.config.programs import (
+    graceful_shutdown_problem,
+    log_signal_problem,
+    reload_signal_problem,
+    uvicorn_workers,
+)
 from agent.errors import ConfigError
 
 
@@ -141,6 +146,9 @@ def program_problems(base: str, service: ServiceSettings) -> list[tuple[str, str
         if log_file.reopen == "signal":
             field, message = log_signal_problem(workers, log_file.kill_whom)
             problems.append((f"{base}.log_files[{index}].{field}", message))
+    draining = graceful_shutdown_problem(service.exec, service.stop_timeout_seconds)
+    if draining is not None:
+        problems.append((f"{base}.stop_timeout_seconds", draining))
     if service.reload_signal is not None:
         refused = reload_signal_problem(workers, service.reload_signal)
         if refused is not None:

@@ -18,6 +18,32 @@ WATCHED_HINT = (
 )
 
 
+def option_value(argv: Sequence[str], option: str) -> str | None:
+    """The value of ``--option V`` or ``--option=V`` (the last one wins), else None."""
+    found = None
+    for index, word in enumerate(argv):
+        if word == option and index + 1 < len(argv):
+            found = argv[index + 1]
+        elif word.startswith(option + "="):
+            found = word.split("=", 1)[1]
+    return found
+
+
+def graceful_shutdown_problem(argv: Sequence[str], stop_timeout: float) -> str | None:
+    """A message when uvicorn would still be draining when systemd's SIGKILL comes."""
+    value = option_value(argv, "--timeout-graceful-shutdown")
+    try:
+        seconds = float(value) if value is not None else None
+    except ValueError:
+        return None
+    if seconds is not None and seconds >= stop_timeout:
+        return (
+            f"--timeout-graceful-shutdown {value} is not below stop_timeout_seconds "
+            f"({stop_timeout:g}): systemd would SIGKILL workers still finishing requests"
+        )
+    return None
+
+
 def uvicorn_workers(argv: Sequence[str], environment: Mapping[str, str]) -> int | None:
     """The number of worker processes ``argv`` starts if it runs uvicorn, else None.
 
@@ -30,12 +56,7 @@ def uvicorn_workers(argv: Sequence[str], environment: Mapping[str, str]) -> int 
         rest = rest[2:]
     elif program != "uvicorn":
         return None
-    workers = environment.get("WEB_CONCURRENCY", "1")
-    for index, word in enumerate(rest):
-        if word == "--workers" and index + 1 < len(rest):
-            workers = rest[index + 1]
-        elif word.startswith("--workers="):
-            workers = word.split("=", 1)[1]
+    workers = option_value(rest, "--workers") or environment.get("WEB_CONCURRENCY", "1")
     try:
         return max(int(workers), 1)
     except ValueError:

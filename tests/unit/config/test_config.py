@@ -288,3 +288,14 @@ def test_web_concurrency_counts_as_workers() -> None:
         }
     }
     assert settings_from_data(data, "f.toml").services["api"].reload_signal == "HUP"
+
+
+def test_uvicorn_must_finish_draining_before_systemd_kills_it() -> None:
+    argv = [*UVICORN, "--timeout-graceful-shutdown", "30"]
+    data = {"services": {"api": {"exec": argv, "stop_timeout_seconds": 30}}}
+    with pytest.raises(ConfigError) as caught:
+        settings_from_data(data, "f.toml")
+    (problem,) = caught.value.problems
+    assert "at 'services.api.stop_timeout_seconds'" in problem and "SIGKILL" in problem
+    data["services"]["api"]["stop_timeout_seconds"] = 31
+    assert settings_from_data(data, "f.toml").services["api"].stop_timeout_seconds == 31
