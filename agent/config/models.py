@@ -272,6 +272,12 @@ class RetentionSettings(_Model):
     orphan_grace_hours: Annotated[float, Field(ge=0)] = 24.0
 
 
+class VerifySettings(_Model):
+    on_calendar: Plain = "weekly"
+    randomized_delay_seconds: Annotated[int, Field(ge=0, le=86400)] = 3600
+    scratch_dir: AbsPath | None = None
+
+
 class SnapshotSettings(_Model):
     target: Plain = "file:///var/backups/ragops"
     collections: list[Plain] = Field(default_factory=list)
@@ -282,6 +288,7 @@ class SnapshotSettings(_Model):
     timeout_seconds: PositiveSeconds = 3600.0
     s3: S3Settings = Field(default_factory=S3Settings)
     retention: RetentionSettings = Field(default_factory=RetentionSettings)
+    verify: VerifySettings = Field(default_factory=VerifySettings)
 
     @field_validator("target")
     @classmethod
