@@ -44,6 +44,7 @@ from agent.daemon.statefile import (
     state_path,
     take_reset_requests,
 )
+from agent.daemon.verifystate import read_verify_results, render_verify_metrics
 from agent.errors import CommandError, ConfigError, RagopsError
 from agent.io.files import write_atomic
 from agent.systemd.notify import Notifier, monotonic_usec, status_line, watchdog_seconds
@@ -370,7 +371,7 @@ class Agent:
             }
             self.metrics.text = render_metrics(
                 figures, read_snapshot_success(self.state_dir), self.rounds, wall
-            )
+            ) + render_verify_metrics(read_verify_results(self.state_dir))
 
     def state_document(self, now: float, wall: float, summary: str) -> str:
         rows = {
@@ -393,6 +394,7 @@ class Agent:
             stale_after=max(15.0, 3 * longest, 3 * self.max_eval_gap),
             summary=summary,
             ready=self.ready,
+            snapshot_verify=read_verify_results(self.state_dir),
         )
 
     def maybe_hang(self) -> None:

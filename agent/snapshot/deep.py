@@ -85,7 +85,7 @@ class _HashingReader(io.RawIOBase):
 
 def clean_scratch(root: Path) -> list[str]:
     """Remove scratch directories of earlier runs (the caller holds the verify lock)."""
-    removed = []
+    removed: list[str] = []
     if not root.is_dir():
         return removed
     for entry in os.scandir(root):

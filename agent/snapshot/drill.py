@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 import structlog
 
+from agent.daemon.verifystate import VERIFY_FILE
 from agent.io.files import read_text_or_none, write_atomic
 from agent.snapshot.jobs import CHUNK, SnapshotError
 
@@ -26,7 +27,6 @@ if TYPE_CHECKING:
     from agent.snapshot.targets import Target
 
 log = structlog.get_logger("ragops.snapshot")
-VERIFY_FILE = "snapshot-last-verify.json"
 LOCK_NAME = "verify.lock"
 SCRATCH_DIR_NAME = "verify-scratch"
 

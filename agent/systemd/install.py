@@ -91,7 +91,7 @@ def apply_changes(
         execute.systemctl("daemon-reload")
 
 
-TIMERS = ("ragops-snapshot.timer", "ragops-logrotate.timer")
+TIMERS = ("ragops-snapshot.timer", "ragops-verify.timer", "ragops-logrotate.timer")
 
 
 def enable_units() -> list[str]:

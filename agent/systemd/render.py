@@ -22,6 +22,8 @@ OWN_UNITS = (
     "ragops-agent.service",
     "ragops-snapshot.service",
     "ragops-snapshot.timer",
+    "ragops-verify.service",
+    "ragops-verify.timer",
     "ragops-logrotate.service",
     "ragops-logrotate.timer",
 )
@@ -185,6 +187,9 @@ def render_own(settings: Settings, plan: CpuPlan, directory: Path) -> dict[str, 
     backup_paths = [general.state_dir]
     if target.startswith("file://"):
         backup_paths.append(target.removeprefix("file://"))
+    verify_paths = [general.state_dir]
+    if settings.snapshot.verify.scratch_dir:
+        verify_paths.append(settings.snapshot.verify.scratch_dir)
     log_paths = [general.state_dir, general.run_dir]
     for service in settings.services.values():
         log_paths += [str(Path(log.path).parent) for log in service.log_files]
@@ -204,6 +209,18 @@ def render_own(settings: Settings, plan: CpuPlan, directory: Path) -> dict[str, 
         "ragops-snapshot.timer": {
             "ON_CALENDAR": escape_specifiers(settings.snapshot.on_calendar),
             "RANDOMIZED_DELAY": f"{settings.snapshot.randomized_delay_seconds}s",
+        },
+        "ragops-verify.service": {
+            "TARGET_DISPLAY": escape_specifiers(target),
+            "TIMEOUT": f"{settings.snapshot.timeout_seconds * 2:g}s",
+            "LOAD_CREDENTIALS": load_credentials(
+                [c for c in snapshot_credentials(settings) if c[0] != "qdrant-api-key"]
+            ),
+            "READ_WRITE_PATHS": rw_paths(verify_paths),
+        },
+        "ragops-verify.timer": {
+            "ON_CALENDAR": escape_specifiers(settings.snapshot.verify.on_calendar),
+            "RANDOMIZED_DELAY": f"{settings.snapshot.verify.randomized_delay_seconds}s",
         },
         "ragops-logrotate.service": {"READ_WRITE_PATHS": rw_paths(log_paths)},
         "ragops-logrotate.timer": {

@@ -134,7 +134,7 @@ def write_archive(
             tar.addfile(pad, _Padding())
         out.seek(tar.offset)
         out.write(b"\0" * (2 * tarfile.BLOCKSIZE))
-        tar.closed = True
+        tar.closed = True  # type: ignore[attr-defined]  # the trailer is written above
     digest = hashlib.sha256()
     with tmp.open("rb") as handle:
         while data := handle.read(BLOCK):
@@ -195,12 +195,12 @@ def unpack_archive(archive: Path, dest: Path) -> dict[str, Any]:
     rest_config = {k: params[k] for k in ("vectors", "sparse_vectors") if params.get(k)}
     rest_config["shard_number"] = len(shard_tars) or int(params.get("shard_number") or 1)
     for shard_id in sorted(shard_tars, key=int):
-        shard_tar = dest / f"{shard_id}.tar"
+        shard_file = dest / f"{shard_id}.tar"
         try:
-            edge.EdgeShard.unpack_snapshot(str(shard_tar), str(dest / shard_id))
+            edge.EdgeShard.unpack_snapshot(str(shard_file), str(dest / shard_id))
         except Exception as exc:  # the engine's message names what it could not read
             raise ArchiveError(f"shard {shard_id}: {exc}") from None
         finally:
-            shard_tar.unlink()
+            shard_file.unlink()
     (dest / "config.json").write_text(json.dumps(rest_config))
     return rest_config
