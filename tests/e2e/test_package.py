@@ -33,6 +33,8 @@ def test_install_provides_command_user_dirs_config_and_docs(
         "ragops-agent.service",
         "ragops-snapshot.service",
         "ragops-snapshot.timer",
+        "ragops-verify.service",
+        "ragops-verify.timer",
         "ragops-logrotate.service",
         "ragops-logrotate.timer",
     } <= shipped

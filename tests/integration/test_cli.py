@@ -75,12 +75,12 @@ def test_install_writes_only_what_changed_and_removes_services_gone(tmp_path: Pa
     config = config_copy(tmp_path, unit_dir)
     first = ragops("--config", str(config), "units", "install", "--no-reload")
     assert first.returncode == 0, first.stderr
-    assert first.stdout.count("added") == 10
+    assert first.stdout.count("added") == 12  # 4 services, target, agent, 3 jobs x 2
     api = unit_dir / "ragops-api.service"
     stamp = api.stat().st_mtime_ns
 
     again = ragops("--config", str(config), "units", "install", "--no-reload")
-    assert "unchanged: 10 units" in again.stdout
+    assert "unchanged: 12 units" in again.stdout
     assert api.stat().st_mtime_ns == stamp
 
     text = config.read_text().replace("[services.bm25]", "[services.bm25x]")
@@ -151,9 +151,21 @@ def test_help_loads_no_heavy_library(args: list[str]) -> None:
         f"sys.argv = ['ragops', *{args!r}]\n"
         "try:\n    runpy.run_module('agent.cli', run_name='__main__')\n"
         "except SystemExit:\n    pass\n"
-        "heavy = [m for m in ('pydantic', 'httpx', 'qdrant_client', 'obstore', 'psutil')"
+        "heavy = [m for m in ('pydantic', 'httpx', 'qdrant_client', 'obstore', 'psutil',"
+        " 'qdrant_edge')"
         " if m in sys.modules]\n"
         "print('HEAVY', heavy)\n"
     )
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
     assert "HEAVY []" in proc.stdout, proc.stdout + proc.stderr
+
+
+def test_the_agent_status_and_snapshot_commands_do_not_import_the_engine() -> None:
+    code = (
+        "import sys\n"
+        "import agent.daemon.loop, agent.commands.status, agent.commands.snapshot\n"
+        "import agent.snapshot.drill, agent.snapshot.deep\n"
+        "print('ENGINE', 'qdrant_edge' in sys.modules)\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
+    assert "ENGINE False" in proc.stdout, proc.stdout + proc.stderr
