@@ -107,13 +107,27 @@ def _safe_parts(name: str) -> list[str]:
     return parts
 
 
+_ZEROS = bytes(CHUNK)
+
+
 def _write(path: Path, source: IO[bytes] | None, size: int) -> None:
+    """Create ``path`` (never through a link) with ``size`` bytes of ``source``.
+
+    Runs of zeros become holes: the engine preallocates its segment files (32 MiB vector
+    chunks and payload pages, mostly zeros), and writing those zeros would cost disk
+    bandwidth and scratch space for nothing."""
     path.parent.mkdir(parents=True, exist_ok=True)
     flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
     fd = os.open(path, flags, 0o600)
     with os.fdopen(fd, "wb") as out:
-        if source is not None and size:
-            shutil.copyfileobj(source, out, CHUNK)
+        if source is None or not size:
+            return
+        while chunk := source.read(CHUNK):
+            if chunk == _ZEROS[: len(chunk)]:
+                out.seek(len(chunk), os.SEEK_CUR)
+            else:
+                out.write(chunk)
+        out.truncate()
 
 
 class _ShardUnpacker:

@@ -7,8 +7,8 @@ it in a local directory target; then plain verify (stream + SHA-256) and deep ve
 (stream + SHA-256 + unpack shard by shard + load with the engine + count + sample) run on
 it, each in its own process. Printed per size: archive MiB, throughput (MiB/s of the
 archive over the command's wall time, interpreter start-up included), peak RSS (MiB, from
-wait4), the deep run's peak scratch use (sampled every 20 ms) against the largest shard's
-unpacked size, and deep/plain.
+wait4), the deep run's peak scratch use (disk blocks, sampled every 20 ms) against the
+largest shard's size (the bytes its files take in the archive), and deep/plain.
 
     .venv/bin/python scripts/bench/deep_verify_bench.py --sizes 256M,1G
 
@@ -49,12 +49,14 @@ def parse_size(text: str) -> int:
     return int(float(text[:-1]) * UNITS[text[-1].upper()]) if text[-1].isalpha() else int(text)
 
 
-def tree_bytes(path: Path) -> int:
+def tree_bytes(path: Path, on_disk: bool = False) -> int:
+    """Apparent size of the files under ``path``, or the disk blocks they use."""
     total = 0
     for root, _, files in os.walk(path):
         for name in files:
             with contextlib.suppress(OSError):
-                total += os.lstat(os.path.join(root, name)).st_size
+                stat = os.lstat(os.path.join(root, name))
+                total += stat.st_blocks * 512 if on_disk else stat.st_size
     return total
 
 
@@ -65,7 +67,7 @@ class ScratchSampler(threading.Thread):
 
     def run(self) -> None:
         while not self.stop.is_set():
-            self.peak = max(self.peak, tree_bytes(self.root))
+            self.peak = max(self.peak, tree_bytes(self.root, on_disk=True))
             time.sleep(0.02)
 
 
