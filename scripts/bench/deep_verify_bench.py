@@ -30,10 +30,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "scripts" / "bench"))
 
-from snapshot_bench import run_measured  # noqa: E402
-
+from scripts.bench.snapshot_bench import run_measured  # noqa: E402
 from tests.integration.snapshot.snapshot_fixtures import start_standin, write_config  # noqa: E402
 
 UNITS = {"M": 1 << 20, "G": 1 << 30}
