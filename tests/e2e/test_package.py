@@ -38,6 +38,9 @@ def test_install_provides_command_user_dirs_config_and_docs(
         "ragops-logrotate.service",
         "ragops-logrotate.timer",
     } <= shipped
+    # Qdrant's engine is bundled for `snapshot verify --deep`.
+    engine = c.run("/usr/lib/ragops/venv/bin/python3", "-c", "import qdrant_edge; print('ok')")
+    assert engine.stdout.strip() == "ok"
     # Not enabled or started by the package: the admin configures first.
     assert c.run("systemctl", "is-enabled", "ragops-agent.service", check=False).stdout.strip() == (
         "disabled"
