@@ -36,9 +36,7 @@ PREFIX = "vps1/qdrant"
 # weed mini's ports inside the container's own network namespace; gRPC is port + 10000,
 # which is also where `weed shell` looks for the master's.
 WEED_PORTS = {"master": 9333, "volume": 8081, "filer": 8888, "s3": 8333, "admin": 23646}
-# Qdrant's layout makes a small collection's archive ~66 MiB (32 MiB vector chunk and payload
-# page); the stand-in pads it to exactly 72 MiB: 15 parts of 5 MiB, a real multipart upload.
-SNAPSHOT_SIZE = 72 << 20
+SNAPSHOT_SIZE = 6 << 20  # two 5 MiB parts: a real multipart upload
 
 QCALL = """
 import json, sys, urllib.request, urllib.error
