@@ -111,9 +111,15 @@ def list_(ctx: click.Context, collection: str | None, as_json: bool) -> None:
 @click.argument("snapshot_id", required=False, metavar="[ID]")
 @click.option("--latest", is_flag=True, help="Verify the newest snapshot of each collection.")
 @click.option("--collection", default=None, metavar="NAME", help="With --latest: only this one.")
+@click.option(
+    "--deep",
+    is_flag=True,
+    help="Also unpack each shard into scratch and load it with Qdrant's engine: count and "
+    "a sample of points.",
+)
 @click.pass_context
 def verify(
-    ctx: click.Context, snapshot_id: str | None, latest: bool, collection: str | None
+    ctx: click.Context, snapshot_id: str | None, latest: bool, collection: str | None, deep: bool
 ) -> None:
     """Stream a snapshot back and check its size and SHA-256 against its manifest."""
     from agent.errors import RagopsError
@@ -121,7 +127,8 @@ def verify(
 
     if bool(snapshot_id) == latest:
         raise click.UsageError("give either a snapshot ID or --latest")
-    target = _target(load_config(ctx))
+    settings = load_config(ctx)
+    target = _target(settings)
     if snapshot_id:
         manifests = [find_manifest(target, snapshot_id)]
     else:
@@ -131,6 +138,15 @@ def verify(
         manifests = list(newest.values())
         if not manifests:
             raise SnapshotError(f"no snapshots in {target.display}")
+    if deep:
+        from agent.snapshot.drill import run_drill, scratch_root
+
+        state_dir = Path(settings.ragops.state_dir)
+        scratch = scratch_root(state_dir, settings.snapshot.verify.scratch_dir)
+        failures = run_drill(target, manifests, state_dir, scratch, click.echo)
+        if failures:
+            raise SnapshotError("\n".join(failures))
+        return
     failures = []
     for manifest in manifests:
         try:

@@ -75,6 +75,11 @@ def render_table(doc: dict[str, Any]) -> str:
     lines.append("")
     lines.append(str(doc.get("summary", "")))
     lines.extend(details)
+    from agent.daemon.verifystate import render_verify_lines
+
+    verify = doc.get("snapshot_verify")
+    if isinstance(verify, dict):
+        lines.extend(render_verify_lines(verify, float(doc.get("written_at") or 0.0)))
     return "\n".join(lines)
 
 

@@ -36,7 +36,7 @@ from agent.systemd.syntax import (
 # Unit names are "ragops-<name>.service"; keep the part conservative so it never needs
 # escaping and can never spell a path or collide with ragops' own units.
 SERVICE_NAME_RE = r"^[a-z][a-z0-9_-]{0,39}$"
-RESERVED_SERVICE_NAMES = frozenset({"agent", "snapshot", "logrotate", "target"})
+RESERVED_SERVICE_NAMES = frozenset({"agent", "snapshot", "verify", "logrotate", "target"})
 _SIZE_RE = re.compile(r"^(\d+)([KMGT]?)$")
 _DURATION_RE = re.compile(r"^(\d+(?:\.\d+)?)([smhdw])$")
 _SIZE_UNITS = {"": 1, "K": 1024, "M": 1024**2, "G": 1024**3, "T": 1024**4}
@@ -309,6 +309,12 @@ class RetentionSettings(_Model):
     orphan_grace_hours: Annotated[Float, Field(ge=0, le=24 * 366 * 10)] = 24.0
 
 
+class VerifySettings(_Model):
+    on_calendar: Plain = "weekly"
+    randomized_delay_seconds: Annotated[int, Field(ge=0, le=86400)] = 3600
+    scratch_dir: AbsPath | None = None
+
+
 class SnapshotSettings(_Model):
     target: Bare = "file:///var/backups/ragops"
     collections: list[Plain] = Field(default_factory=list)
@@ -319,6 +325,7 @@ class SnapshotSettings(_Model):
     timeout_seconds: PositiveSeconds = 3600.0
     s3: S3Settings = Field(default_factory=S3Settings)
     retention: RetentionSettings = Field(default_factory=RetentionSettings)
+    verify: VerifySettings = Field(default_factory=VerifySettings)
 
     @field_validator("target")
     @classmethod

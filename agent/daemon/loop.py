@@ -44,6 +44,7 @@ from agent.daemon.statefile import (
     state_path,
     take_reset_requests,
 )
+from agent.daemon.verifystate import read_verify_results, render_verify_metrics
 from agent.errors import CommandError, ConfigError, ExitStatus, RagopsError
 from agent.io.files import write_atomic
 from agent.systemd.notify import Notifier, monotonic_usec, status_line, watchdog_seconds
@@ -350,7 +351,9 @@ class Agent:
             res = self.resources
             figures = figures_of(self.states, windows, res.usage, res.disk, now)
             success = read_snapshot_success(self.state_dir, self.report_bad_state)
-            self.metrics.text = render_metrics(figures, success, self.rounds, wall)
+            self.metrics.text = render_metrics(
+                figures, success, self.rounds, wall
+            ) + render_verify_metrics(read_verify_results(self.state_dir))
 
     def state_document(self, now: float, wall: float, summary: str) -> str:
         rows = render_service_rows(
@@ -370,6 +373,7 @@ class Agent:
             stale_after=max(15.0, 3 * longest, 3 * self.max_eval_gap),
             summary=summary,
             ready=self.ready,
+            snapshot_verify=read_verify_results(self.state_dir),
         )
 
     def maybe_hang(self) -> None:

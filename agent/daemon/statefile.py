@@ -275,8 +275,9 @@ def render_state(
     stale_after: float,
     summary: str,
     ready: bool,
+    snapshot_verify: dict[str, Any] | None = None,
 ) -> str:
-    doc = {
+    doc: dict[str, Any] = {
         "version": FORMAT_VERSION,
         "pid": os.getpid(),
         "written_at": wall,
@@ -286,4 +287,6 @@ def render_state(
         "ready": ready,
         "services": services,
     }
+    if snapshot_verify:
+        doc["snapshot_verify"] = snapshot_verify
     return json.dumps(doc, indent=1) + "\n"

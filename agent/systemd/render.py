@@ -28,6 +28,8 @@ OWN_UNITS = (
     "ragops-agent.service",
     "ragops-snapshot.service",
     "ragops-snapshot.timer",
+    "ragops-verify.service",
+    "ragops-verify.timer",
 )
 _PLACEHOLDER_RE = re.compile(r"@([A-Z_]+)@")
 
@@ -199,6 +201,9 @@ def render_own(settings: Settings, plan: CpuPlan, directory: Path) -> dict[str, 
     backup_paths = [general.state_dir]
     if target.startswith("file://"):
         backup_paths.append(target.removeprefix("file://"))
+    verify_paths = [general.state_dir]
+    if settings.snapshot.verify.scratch_dir:
+        verify_paths.append(settings.snapshot.verify.scratch_dir)
     units = {
         "ragops-agent.service": {
             "WATCHDOG_SEC": f"{settings.agent.watchdog_seconds}s",
@@ -215,6 +220,18 @@ def render_own(settings: Settings, plan: CpuPlan, directory: Path) -> dict[str, 
         "ragops-snapshot.timer": {
             "ON_CALENDAR": bare_value(settings.snapshot.on_calendar),
             "RANDOMIZED_DELAY": f"{settings.snapshot.randomized_delay_seconds}s",
+        },
+        "ragops-verify.service": {
+            "TARGET_DISPLAY": bare_value(target),
+            "TIMEOUT": format_seconds(settings.snapshot.timeout_seconds * 2),
+            "LOAD_CREDENTIALS": load_credentials(
+                [c for c in snapshot_credentials(settings) if c[0] != "qdrant-api-key"]
+            ),
+            "READ_WRITE_PATHS": rw_paths(verify_paths),
+        },
+        "ragops-verify.timer": {
+            "ON_CALENDAR": bare_value(settings.snapshot.verify.on_calendar),
+            "RANDOMIZED_DELAY": f"{settings.snapshot.verify.randomized_delay_seconds}s",
         },
     }
     rendered = {

@@ -20,6 +20,9 @@ CONFIG_PATH = "/etc/ragops/ragops.toml"
 FALLBACK_STANDIN = Path(__file__).resolve().parent / "standin_http.py"
 REAL_STANDINS = REPO / "tests" / "standins"
 SERVICES = ("qdrant", "tei", "api", "bm25")
+# The Qdrant stand-in runs on Qdrant's engine (qdrant_edge), which the .deb bundles in its
+# venv; the container has no other copy and no network.
+VENV_PYTHON = "/usr/lib/ragops/venv/bin/python3"
 # Ports the stand-ins listen on, in the container's own network namespace.
 PORTS = {"qdrant": 6333, "tei": 8080, "api": 8000, "bm25": 8100}
 HEALTH_PATHS = {"qdrant": "/readyz", "tei": "/health", "api": "/api/v1/health"}
@@ -56,7 +59,8 @@ def standin_argv(name: str, port: int) -> list[str]:
     if name == "api":
         return api_argv(port)
     if (REAL_STANDINS / f"{name}.py").is_file():
-        argv = ["/usr/bin/python3", f"{STANDINS_IN}/{name}.py", "--port", str(port)]
+        python = VENV_PYTHON if name == "qdrant" else "/usr/bin/python3"
+        argv = [python, f"{STANDINS_IN}/{name}.py", "--port", str(port)]
         if name in CONTROLLED:
             argv += ["--control", control_file(name)]
         return argv

@@ -33,12 +33,17 @@ def test_install_provides_command_user_dirs_config_and_docs(
         "ragops-agent.service",
         "ragops-snapshot.service",
         "ragops-snapshot.timer",
+        "ragops-verify.service",
+        "ragops-verify.timer",
     } <= shipped
     # Rotation jobs are per service (ragops-logrotate@<name>): `units install` writes them.
     assert not [name for name in shipped if name.startswith("ragops-logrotate")]
     assert (
         c.run("test", "-f", "/usr/share/polkit-1/rules.d/ragops.rules", check=False).returncode == 0
     )
+    # Qdrant's engine is bundled for `snapshot verify --deep`.
+    engine = c.run("/usr/lib/ragops/venv/bin/python3", "-c", "import qdrant_edge; print('ok')")
+    assert engine.stdout.strip() == "ok"
     # Not enabled or started by the package: the admin configures first.
     assert c.run("systemctl", "is-enabled", "ragops-agent.service", check=False).stdout.strip() == (
         "disabled"

@@ -75,6 +75,8 @@ def test_install_writes_only_what_changed_and_removes_services_gone(tmp_path: Pa
     config = config_copy(tmp_path, unit_dir)
     first = ragops("--config", str(config), "units", "install", "--no-reload")
     assert first.returncode == 0, first.stderr
+    # 4 services, target, agent, snapshot and verify jobs x 2; the shipped services log to
+    # journald, so no rotation job is rendered.
     assert first.stdout.count("added") == 10
     api = unit_dir / "ragops-api.service"
     stamp = api.stat().st_mtime_ns
@@ -151,7 +153,8 @@ def test_help_loads_no_heavy_library(args: list[str]) -> None:
         f"sys.argv = ['ragops', *{args!r}]\n"
         "try:\n    runpy.run_module('agent.cli', run_name='__main__')\n"
         "except SystemExit:\n    pass\n"
-        "heavy = [m for m in ('pydantic', 'httpx', 'qdrant_client', 'obstore', 'psutil')"
+        "heavy = [m for m in ('pydantic', 'httpx', 'qdrant_client', 'obstore', 'psutil',"
+        " 'qdrant_edge')"
         " if m in sys.modules]\n"
         "print('HEAVY', heavy)\n"
     )
@@ -178,3 +181,14 @@ def test_config_check_refuses_the_old_hup_to_all_uvicorn_workers_policy_in_one_l
     (line,) = proc.stderr.strip().splitlines()
     assert f"{path}: at 'services.api.log_files[0].kill_whom': " in line
     assert "Traceback" not in proc.stderr
+
+
+def test_the_agent_status_and_snapshot_commands_do_not_import_the_engine() -> None:
+    code = (
+        "import sys\n"
+        "import agent.daemon.loop, agent.commands.status, agent.commands.snapshot\n"
+        "import agent.snapshot.drill, agent.snapshot.deep\n"
+        "print('ENGINE', 'qdrant_edge' in sys.modules)\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
+    assert "ENGINE False" in proc.stdout, proc.stdout + proc.stderr

@@ -1,22 +1,28 @@
 #!/usr/bin/python3
-"""A Qdrant stand-in for tests: stdlib only, follows qdrant-openapi.json for what it serves.
+"""A Qdrant stand-in for tests on Qdrant's real engine; follows qdrant-openapi.json.
 
-Run by path: ``python3 tests/standins/qdrant.py --port N [--api-key K] [--storage DIR]
-[--load-seconds S] [--version 1.19.0] [--snapshot-size BYTES]``. It prints ``READY <port>``
-once it serves.
+Run by path with an interpreter that has ``qdrant_edge`` (the project's venv, or the .deb's
+``/usr/lib/ragops/venv/bin/python3``): ``python3 tests/standins/qdrant.py --port N
+[--api-key K] [--storage DIR] [--load-seconds S] [--version 1.19.0] [--snapshot-size BYTES]``.
+It prints ``READY <port>`` once it serves.
 
 Serves: ``/``, ``/healthz``, ``/livez``, ``/readyz``; collections (create with dense, named and
-sparse vectors, list, info, delete); points (upsert, scroll, count, get by id); collection
-snapshots (create with ``wait``, list, download, delete, upload-recover with ``priority`` and
-``checksum``). A snapshot file is a small JSON header (the collection's config and points)
-followed by deterministic padding up to the snapshot size, written once to disk with its
-SHA-256 in ``<name>.checksum``, and streamed from disk on download (never held in memory).
+sparse vectors and ``shard_number``, list, info, delete); points (upsert, scroll, count,
+retrieve, query). Each shard is a Qdrant Edge shard: points, counts and restores are the
+engine's (qdrant_engine.py). Collection snapshots (create with ``wait``, list, download,
+delete, upload-recover with ``priority`` and ``checksum``) are archives in Qdrant's layout,
+written once to disk with their SHA-256 in ``<name>.checksum`` and streamed from disk on
+download; a recover unpacks each shard with the engine and loads it (qdrant_archive.py says
+which files are not the engine's and what the padding is).
 
 Test controls (not part of Qdrant's API, no api-key needed):
   POST /_fault      JSON merged into the fault set: create_500 (count), upload_500 (count),
                     drop_download_after (bytes), slow_download_bps, wrong_checksum (bool),
-                    snapshot_size (bytes)
+                    snapshot_size (bytes), corrupt_segment (bool: the next snapshot's shard 0
+                    gets a segment file altered before the checksum is taken)
   DELETE /_fault    clear every fault
+  POST /_fill       {"collection", "count", "start", "seed"}: upsert ``count`` random points
+                    (every dense vector, payload {"n": id}) in-process, for benchmarks
   GET /_requests    every API request received: method, path, query, json, content_type
   DELETE /_requests forget them
 """
@@ -25,32 +31,41 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import hashlib
 import json
 import os
-import random
 import re
 import secrets
+import shutil
 import socket
+import sys
 import tempfile
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
-MAGIC = b"RAGOPS-QDRANT-STANDIN-SNAPSHOT v1\n"
-BLOCK = 1 << 20
-_BASE_BLOCK = random.Random(20240722).randbytes(BLOCK)
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+# Run by path inside the container (no package there): the sibling modules are top-level.
+if TYPE_CHECKING:
+    from tests.standins import qdrant_api as api
+    from tests.standins.qdrant_body import (
+        BLOCK,
+        BodyReader,
+        HashingWriter,
+        HttpError,
+        stream_multipart_file,
+    )
+    from tests.standins.qdrant_engine import Collection
+else:
+    import qdrant_api as api
+    from qdrant_body import BLOCK, BodyReader, HashingWriter, HttpError, stream_multipart_file
+    from qdrant_engine import Collection
+
 HEALTH = {"/healthz": "healthz check passed", "/livez": "healthz check passed"}
 HEALTH["/readyz"] = "all shards are ready"
-
-
-class HttpError(Exception):
-    def __init__(self, status: int, message: str) -> None:
-        super().__init__(message)
-        self.status = status
 
 
 class State:
@@ -59,10 +74,22 @@ class State:
         self.api_key: str | None = args.api_key
         self.storage = Path(args.storage or tempfile.mkdtemp(prefix="qdrant-standin-"))
         self.lock = threading.RLock()
-        self.collections: dict[str, dict[str, Any]] = {}
+        self.collections: dict[str, Collection] = {}
         self.faults: dict[str, Any] = {"snapshot_size": args.snapshot_size}
         self.requests: list[dict[str, Any]] = []
         self.operation_id = 0
+        # Like Qdrant: what was stored before a restart is loaded again.
+        base = self.collections_dir
+        if base.is_dir():
+            for directory in sorted(base.iterdir()):
+                if (directory / "config.json").is_file():
+                    self.collections[directory.name] = Collection.open(directory)
+                elif directory.is_dir():
+                    shutil.rmtree(directory)  # a recover interrupted by a kill
+
+    @property
+    def collections_dir(self) -> Path:
+        return self.storage / "collections"
 
     def snapshot_dir(self, collection: str) -> Path:
         return self.storage / "snapshots" / collection
@@ -75,249 +102,6 @@ class State:
                 self.faults[name] = left - 1
                 return True
             return False
-
-
-# ---- snapshot files -----------------------------------------------------------------------
-
-
-def padding(index: int) -> bytes:
-    # Each MiB differs (its index leads it), so no two parts of a file are identical.
-    return index.to_bytes(16, "big") + _BASE_BLOCK[16:]
-
-
-def write_snapshot_file(path: Path, header: dict[str, Any], size: int) -> tuple[int, str]:
-    body = json.dumps(header).encode()
-    head = MAGIC + str(len(body)).encode() + b"\n" + body
-    digest = hashlib.sha256()
-    tmp = path.with_name(path.name + ".tmp")
-    written = 0
-    with tmp.open("wb") as out:
-        out.write(head)
-        digest.update(head)
-        written = len(head)
-        index = 0
-        while written < size:
-            block = padding(index)[: size - written]
-            out.write(block)
-            digest.update(block)
-            written += len(block)
-            index += 1
-    os.replace(tmp, path)
-    checksum = digest.hexdigest()
-    path.with_name(path.name + ".checksum").write_text(checksum)
-    return written, checksum
-
-
-def read_snapshot_header(path: Path) -> dict[str, Any]:
-    with path.open("rb") as handle:
-        if handle.readline() != MAGIC:
-            raise HttpError(400, "Bad request: not a snapshot file of this stand-in")
-        length = int(handle.readline())
-        header: dict[str, Any] = json.loads(handle.read(length))
-        return header
-
-
-def describe(path: Path, wrong_checksum: bool = False) -> dict[str, Any]:
-    checksum_file = path.with_name(path.name + ".checksum")
-    checksum = checksum_file.read_text().strip() if checksum_file.exists() else None
-    if wrong_checksum and checksum:
-        checksum = "0" * 64
-    created = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(path.stat().st_mtime))
-    return {
-        "name": path.name,
-        "creation_time": created,
-        "size": path.stat().st_size,
-        "checksum": checksum,
-    }
-
-
-# ---- streamed request bodies -------------------------------------------------------------
-
-
-class BodyReader:
-    """The request body as a byte stream: Content-Length or chunked, read incrementally."""
-
-    def __init__(self, rfile: Any, length: int | None, chunked: bool) -> None:
-        self.rfile, self.left, self.chunked, self.chunk_left, self.done = (
-            rfile,
-            length,
-            chunked,
-            0,
-            False,
-        )
-
-    def read(self, size: int = BLOCK) -> bytes:
-        if self.done:
-            return b""
-        if not self.chunked:
-            want = min(size, self.left or 0)
-            data: bytes = self.rfile.read(want) if want else b""
-            self.left = (self.left or 0) - len(data)
-            if not data:
-                self.done = True
-            return data
-        if self.chunk_left == 0:
-            line = self.rfile.readline(1024).strip()
-            self.chunk_left = int(line.split(b";")[0] or b"0", 16)
-            if self.chunk_left == 0:
-                while self.rfile.readline(1024).strip():
-                    pass
-                self.done = True
-                return b""
-        data = self.rfile.read(min(size, self.chunk_left))
-        self.chunk_left -= len(data)
-        if self.chunk_left == 0:
-            self.rfile.readline(16)
-        return data
-
-
-def stream_multipart_file(body: BodyReader, boundary: bytes, field: str, out: Any) -> int:
-    """Copy the multipart part named ``field`` into ``out`` without holding it in memory."""
-    buf = b""
-    opening = b"--" + boundary + b"\r\n"
-    separator = b"\r\n--" + boundary
-    found_field = False
-    written = 0
-
-    def more() -> bool:
-        nonlocal buf
-        data = body.read()
-        buf += data
-        return bool(data)
-
-    while opening not in buf:
-        if not more():
-            raise HttpError(400, "Bad request: multipart body has no opening boundary")
-    buf = buf[buf.index(opening) + len(opening) :]
-    while True:
-        while b"\r\n\r\n" not in buf:
-            if len(buf) > 65536 or not more():
-                raise HttpError(400, "Bad request: multipart part headers are malformed")
-        raw_headers, buf = buf.split(b"\r\n\r\n", 1)
-        match = re.search(rb'name="([^"]*)"', raw_headers)
-        is_target = bool(match and match.group(1).decode() == field)
-        found_field = found_field or is_target
-        while True:
-            idx = buf.find(separator)
-            if idx >= 0:
-                if is_target:
-                    out.write(buf[:idx])
-                    written += idx
-                buf = buf[idx + len(separator) :]
-                break
-            keep = len(separator) - 1
-            if len(buf) > keep:
-                if is_target:
-                    out.write(buf[:-keep])
-                    written += len(buf) - keep
-                buf = buf[-keep:]
-            if not more():
-                raise HttpError(400, "Bad request: multipart body ended inside a part")
-        while len(buf) < 2:
-            if not more():
-                raise HttpError(400, "Bad request: multipart body ended after a boundary")
-        if buf.startswith(b"--"):
-            while body.read():
-                pass
-            break
-        buf = buf[2:]
-    if not found_field:
-        raise HttpError(400, f"Bad request: multipart field {field!r} is missing")
-    return written
-
-
-# ---- collections and points ---------------------------------------------------------------
-
-
-def point_sort_key(point_id: Any) -> tuple[int, Any]:
-    return (0, point_id) if isinstance(point_id, int) else (1, str(point_id))
-
-
-def collection_info(coll: dict[str, Any]) -> dict[str, Any]:
-    cfg = coll["config"]
-    params: dict[str, Any] = {
-        "vectors": cfg.get("vectors", {}),
-        "shard_number": cfg.get("shard_number") or 1,
-        "replication_factor": cfg.get("replication_factor") or 1,
-        "write_consistency_factor": 1,
-        "on_disk_payload": True,
-    }
-    if cfg.get("sparse_vectors"):
-        params["sparse_vectors"] = cfg["sparse_vectors"]
-    count = len(coll["points"])
-    return {
-        "status": "green",
-        "optimizer_status": "ok",
-        "indexed_vectors_count": 0,
-        "points_count": count,
-        "segments_count": 2,
-        "config": {
-            "params": params,
-            "hnsw_config": {"m": 16, "ef_construct": 100, "full_scan_threshold": 10000},
-            "optimizer_config": {
-                "deleted_threshold": 0.2,
-                "vacuum_min_vector_number": 1000,
-                "default_segment_number": 0,
-                "flush_interval_sec": 5,
-            },
-            "wal_config": {"wal_capacity_mb": 32, "wal_segments_ahead": 0},
-            "quantization_config": None,
-        },
-        "payload_schema": {},
-    }
-
-
-def check_vector(coll: dict[str, Any], vector: Any) -> None:
-    vectors_cfg = coll["config"].get("vectors", {})
-    sparse_cfg = coll["config"].get("sparse_vectors") or {}
-    if isinstance(vector, list):
-        if "size" not in vectors_cfg:
-            raise HttpError(400, "Wrong input: Not existing vector name error: ")
-        if len(vector) != vectors_cfg["size"]:
-            raise HttpError(
-                400,
-                "Wrong input: Vector dimension error: expected dim: "
-                f"{vectors_cfg['size']}, got {len(vector)}",
-            )
-        return
-    if isinstance(vector, dict):
-        for name, value in vector.items():
-            if name in sparse_cfg:
-                if not isinstance(value, dict) or "indices" not in value:
-                    raise HttpError(400, f"Wrong input: {name!r} is a sparse vector")
-                continue
-            dense = vectors_cfg.get(name) if "size" not in vectors_cfg else None
-            if not isinstance(dense, dict):
-                raise HttpError(400, f"Wrong input: Not existing vector name error: {name}")
-            if len(value) != dense["size"]:
-                raise HttpError(
-                    400,
-                    "Wrong input: Vector dimension error: expected dim: "
-                    f"{dense['size']}, got {len(value)}",
-                )
-        return
-    raise HttpError(400, "Format error in JSON body: invalid vector")
-
-
-def select_payload(payload: dict[str, Any] | None, selector: Any) -> dict[str, Any] | None:
-    if selector is False or payload is None:
-        return None
-    if isinstance(selector, list):
-        return {k: v for k, v in payload.items() if k in selector}
-    if isinstance(selector, dict):
-        if "include" in selector:
-            return {k: v for k, v in payload.items() if k in selector["include"]}
-        if "exclude" in selector:
-            return {k: v for k, v in payload.items() if k not in selector["exclude"]}
-    return payload
-
-
-def select_vector(vector: Any, selector: Any) -> Any:
-    if not selector:
-        return None
-    if isinstance(selector, list) and isinstance(vector, dict):
-        return {k: v for k, v in vector.items() if k in selector}
-    return vector
 
 
 # ---- the HTTP handler ---------------------------------------------------------------------
@@ -456,6 +240,8 @@ class Handler(BaseHTTPRequestHandler):
                 size = state.faults.get("snapshot_size")
                 state.faults = {"snapshot_size": size}
             self.ok(True, started)
+        elif path == "/_fill" and method == "POST":
+            self.ok(api.fill(state, self.read_json() or {}), started)
         elif path == "/_requests" and method == "GET":
             with state.lock:
                 self.ok(list(state.requests), started)
@@ -482,140 +268,26 @@ class Handler(BaseHTTPRequestHandler):
         is_upload = rest == ["snapshots", "upload"] and method == "POST"
         body = None if is_upload or method in ("GET", "DELETE") else self.read_json()
         self.record(method, path, raw, body)
-        if not rest:
-            self.collection_op(method, name, body, t0)
-        elif rest[0] == "points":
-            self.points_op(method, name, rest[1:], query, body, t0)
-        elif is_upload:
+        if is_upload:
             self.upload_recover(name, query, t0)
-        elif rest[0] == "snapshots":
-            self.snapshot_op(method, name, rest[1:], query, t0)
         else:
-            raise HttpError(404, f"Not found: {path}")
+            self.api_op(method, name, rest, query, body, t0)
 
-    def collection(self, name: str) -> dict[str, Any]:
-        coll = self.state.collections.get(name)
-        if coll is None:
-            raise HttpError(404, f"Not found: Collection `{name}` doesn't exist!")
-        return coll
-
-    def collection_op(self, method: str, name: str, body: Any, t0: float) -> None:
-        with self.state.lock:
-            if method == "GET":
-                self.ok(collection_info(self.collection(name)), t0)
-            elif method == "PUT":
-                if name in self.state.collections:
-                    raise HttpError(400, f"Wrong input: Collection `{name}` already exists!")
-                config = body or {}
-                vectors = config.get("vectors", {})
-                if not isinstance(vectors, dict):
-                    raise HttpError(400, "Format error in JSON body: vectors must be an object")
-                self.state.collections[name] = {"config": config, "points": {}}
-                self.ok(True, t0)
-            elif method == "DELETE":
-                self.ok(self.state.collections.pop(name, None) is not None, t0)
-            else:
-                raise HttpError(405, "Method not allowed")
-
-    def points_op(
+    def api_op(
         self, method: str, name: str, rest: list[str], query: dict[str, str], body: Any, t0: float
     ) -> None:
-        body = body or {}
-        with self.state.lock:
-            coll = self.collection(name)
-            points: dict[Any, dict[str, Any]] = coll["points"]
-            if rest == [] and method == "PUT":
-                if "batch" in body:
-                    batch = body["batch"]
-                    ids, vecs = batch["ids"], batch["vectors"]
-                    payloads = batch.get("payloads") or [None] * len(ids)
-                    if isinstance(vecs, dict):
-                        vecs = [{k: v[i] for k, v in vecs.items()} for i in range(len(ids))]
-                    incoming = [
-                        {"id": i, "vector": v, "payload": p}
-                        for i, v, p in zip(ids, vecs, payloads, strict=True)
-                    ]
-                else:
-                    incoming = body.get("points", [])
-                for point in incoming:
-                    check_vector(coll, point.get("vector"))
-                for point in incoming:
-                    points[point["id"]] = {
-                        "id": point["id"],
-                        "vector": point.get("vector"),
-                        "payload": point.get("payload") or {},
-                    }
-                self.state.operation_id += 1
-                status = "completed" if query.get("wait") == "true" else "acknowledged"
-                self.ok({"operation_id": self.state.operation_id, "status": status}, t0)
-            elif rest == ["count"] and method == "POST":
-                self.ok({"count": len(points)}, t0)
-            elif rest == ["scroll"] and method == "POST":
-                limit = int(body.get("limit") or 10)
-                ordered = sorted(points, key=point_sort_key)
-                offset = body.get("offset")
-                if offset is not None:
-                    ordered = [p for p in ordered if point_sort_key(p) >= point_sort_key(offset)]
-                page, after = ordered[:limit], ordered[limit : limit + 1]
-                records = [self.record_of(points[p], body) for p in page]
-                self.ok({"points": records, "next_page_offset": after[0] if after else None}, t0)
-            elif rest == [] and method == "POST":
-                wanted = [points[i] for i in body.get("ids", []) if i in points]
-                self.ok([self.record_of(p, body) for p in wanted], t0)
-            else:
-                raise HttpError(404, "Not found")
-
-    @staticmethod
-    def record_of(point: dict[str, Any], body: dict[str, Any]) -> dict[str, Any]:
-        out: dict[str, Any] = {"id": point["id"]}
-        out["payload"] = select_payload(point["payload"], body.get("with_payload", True))
-        out["vector"] = select_vector(point["vector"], body.get("with_vector", False))
-        return out
-
-    def snapshot_op(
-        self, method: str, name: str, rest: list[str], query: dict[str, str], t0: float
-    ) -> None:
-        state = self.state
-        with state.lock:
-            coll = self.collection(name)
-        directory = state.snapshot_dir(name)
-        if rest == [] and method == "POST":
-            if state.take_fault("create_500"):
-                raise HttpError(500, "Service internal error: injected fault: snapshot failed")
-            with state.lock:
-                header = {
-                    "collection": name,
-                    "config": coll["config"],
-                    "points": list(coll["points"].values()),
-                }
-            stamp = time.strftime("%Y-%m-%d-%H-%M-%S", time.gmtime())
-            snap = f"{name}-{random.randrange(10**15, 10**16)}-{stamp}.snapshot"
-            directory.mkdir(parents=True, exist_ok=True)
-            size = int(state.faults.get("snapshot_size") or 0)
-            path = directory / snap
-            if query.get("wait", "true") == "false":
-                threading.Thread(
-                    target=write_snapshot_file, args=(path, header, size), daemon=True
-                ).start()
+        if not rest:
+            self.ok(api.collection_op(self.state, method, name, body), t0)
+        elif rest[0] == "points":
+            self.ok(api.points_op(self.state, method, name, rest[1:], query, body), t0)
+        elif rest[0] == "snapshots":
+            result = api.snapshot_op(self.state, method, name, rest[1:], query)
+            if result is api.ACCEPTED:
                 self.accepted(t0)
-                return
-            write_snapshot_file(path, header, size)
-            self.ok(describe(path, bool(state.faults.get("wrong_checksum"))), t0)
-        elif rest == [] and method == "GET":
-            found = sorted(directory.glob("*.snapshot")) if directory.exists() else []
-            wrong = bool(state.faults.get("wrong_checksum"))
-            self.ok([describe(p, wrong) for p in found], t0)
-        elif len(rest) == 1 and method in ("GET", "DELETE"):
-            path = directory / rest[0]
-            if "/" in rest[0] or not rest[0].endswith(".snapshot") or not path.exists():
-                raise HttpError(404, f"Not found: Snapshot {rest[0]} not found")
-            if method == "DELETE":
-                path.unlink()
-                with contextlib.suppress(FileNotFoundError):
-                    path.with_name(path.name + ".checksum").unlink()
-                self.ok(True, t0)
+            elif isinstance(result, Path):
+                self.download(result)
             else:
-                self.download(path)
+                self.ok(result, t0)
         else:
             raise HttpError(404, "Not found")
 
@@ -672,7 +344,7 @@ class Handler(BaseHTTPRequestHandler):
         tmp = Path(tmp_name)
         try:
             with os.fdopen(fd, "wb") as out:
-                hashing = _HashingWriter(out)
+                hashing = HashingWriter(out)
                 stream_multipart_file(
                     self.body_reader(), match.group(1).encode(), "snapshot", hashing
                 )
@@ -685,27 +357,11 @@ class Handler(BaseHTTPRequestHandler):
                     400,
                     f"Bad request: Snapshot checksum mismatch: expected {expected}, got {actual}",
                 )
-            header = read_snapshot_header(tmp)
-            restored = {p["id"]: p for p in header["points"]}
-            with state.lock:
-                existing = state.collections.get(name)
-                if priority == "replica":
-                    # What a single node does: the local replica (empty when new) wins.
-                    restored = existing["points"] if existing else {}
-                state.collections[name] = {"config": header["config"], "points": restored}
+            api.recover(state, name, tmp, priority)
         finally:
             with contextlib.suppress(FileNotFoundError):
                 tmp.unlink()
         self.ok(True, t0)
-
-
-class _HashingWriter:
-    def __init__(self, out: Any) -> None:
-        self.out, self.digest = out, hashlib.sha256()
-
-    def write(self, data: bytes) -> None:
-        self.digest.update(data)
-        self.out.write(data)
 
 
 def main(argv: list[str] | None = None) -> None:

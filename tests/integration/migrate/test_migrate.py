@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 import signal
 import subprocess
@@ -79,13 +80,43 @@ def stored_points(store: Path, name: str) -> dict[Any, dict[str, Any]]:
         return {p["id"]: p for batch in local.batches(name, 10_000) for p in batch.points}
 
 
+def same_value(sent: Any, stored: Any, cosine: bool = False) -> bool:
+    """Equal as Qdrant's engine keeps them: dense vectors as float32 (Cosine ones
+    normalised), payload floats within a few ULP (the engine stores payloads as JSON)."""
+    if isinstance(sent, dict) and isinstance(stored, dict):
+        return sent.keys() == stored.keys() and all(
+            same_value(sent[k], stored[k], cosine) for k in sent
+        )
+    if isinstance(sent, list) and isinstance(stored, list) and len(sent) == len(stored):
+        if cosine and sent and all(isinstance(v, float) for v in sent):
+            norm = math.sqrt(sum(v * v for v in sent)) or 1.0
+            sent = [v / norm for v in sent]
+        return all(same_value(a, b) for a, b in zip(sent, stored, strict=True))
+    if isinstance(sent, float) and isinstance(stored, float):
+        return math.isclose(sent, stored, rel_tol=1e-6, abs_tol=1e-7)
+    return bool(type(sent) is type(stored) and sent == stored)
+
+
 def assert_same_points(standin: QdrantStandin, store: Path, name: str, count: int) -> None:
     """Every point on the server, once, equal to the one in the store; nothing else."""
     remote = all_points(standin, name)
     ids = [p["id"] for p in remote]
     assert len(ids) == len(set(ids)) == count
-    # The stand-in keeps what it was sent, so equality is exact (no float tolerance needed).
-    assert {p["id"]: p for p in remote} == stored_points(store, name)
+    stored = stored_points(store, name)
+    assert stored.keys() == {p["id"] for p in remote}
+    vectors = standin.call("GET", f"/collections/{name}")["config"]["params"]["vectors"]
+    cosine = {n for n, v in vectors.items() if isinstance(v, dict) and v["distance"] == "Cosine"}
+    if vectors.get("distance") == "Cosine":
+        cosine = {""}
+    for point in remote:
+        mine = stored[point["id"]]
+        assert same_value(mine["payload"], point["payload"]), point["id"]
+        if isinstance(mine["vector"], dict):
+            assert mine["vector"].keys() == point["vector"].keys(), point["id"]
+            for vname, value in mine["vector"].items():
+                assert same_value(value, point["vector"][vname], vname in cosine), point["id"]
+        else:
+            assert same_value(mine["vector"], point["vector"], "" in cosine), point["id"]
 
 
 def test_migrates_100k_points_of_dense_named_and_sparse_collections(

@@ -27,7 +27,8 @@ def test_create_list_verify_restore_round_trip(qdrant: QdrantStandin, tmp_path: 
     assert [p.parent.name for p in found] == ["docs", "faq"]
     manifest = json.loads(found[0].read_text())
     data = target / manifest["object_key"]
-    assert manifest["size"] == data.stat().st_size == 3 << 20
+    # Padded to 3 MiB when smaller; Qdrant's layout with its 32 MiB segment files is larger.
+    assert manifest["size"] == data.stat().st_size >= 3 << 20
     assert manifest["sha256"] == hashlib.sha256(data.read_bytes()).hexdigest()
     assert manifest["points_count"] == 25 and manifest["points_count_exact"] is True
     assert manifest["qdrant_version"] == "1.19.0"
@@ -167,7 +168,7 @@ def test_a_full_local_filesystem_fails_cleanly(qdrant: QdrantStandin, tmp_path: 
     if (
         os.geteuid() != 0
         or subprocess.run(
-            ["mount", "-t", "tmpfs", "-o", "size=6m", "tmpfs", str(mount)], check=False
+            ["mount", "-t", "tmpfs", "-o", "size=160m", "tmpfs", str(mount)], check=False
         ).returncode
     ):
         import pytest
@@ -178,7 +179,9 @@ def test_a_full_local_filesystem_fails_cleanly(qdrant: QdrantStandin, tmp_path: 
         ragops = write_config(tmp_path, qdrant, f"file://{mount}")
         assert ragops.run("snapshot", "create").returncode == 0
         before = sorted(p.name for p in mount.rglob("*"))
-        qdrant.fault(snapshot_size=4 << 20)
+        # A real archive of 3 points is ~67 MiB (two 32 MiB segment files): a second one
+        # fits in 160 MiB, one padded to 100 MiB does not.
+        qdrant.fault(snapshot_size=100 << 20)
 
         result = ragops.run("snapshot", "create")
 
@@ -239,7 +242,8 @@ def test_a_stalled_download_times_out_and_leaves_nothing(
     ragops = write_config(tmp_path, qdrant, f"file://{target}")
     config = ragops.config.read_text()
     # [qdrant] timeout_seconds bounds the wait for each read of the download.
-    ragops.config.write_text(config.replace("timeout_seconds = 60", "timeout_seconds = 1", 1))
+    # Under the stall's four seconds, above the time the stand-in takes to write the archive.
+    ragops.config.write_text(config.replace("timeout_seconds = 60", "timeout_seconds = 3", 1))
     # 64 KiB, then four seconds of silence before the next 64 KiB.
     qdrant.fault(slow_download_bps=16 << 10, snapshot_size=1 << 20)
 

@@ -56,8 +56,13 @@ def test_stack_config_is_a_valid_ragops_config(tmp_path: Path) -> None:
     path.write_text(stack_config())
     settings = settings_from_data(read_toml(path), str(path))
     assert sorted(settings.services) == ["api", "bm25", "qdrant", "tei"]
+    # The Qdrant stand-in needs Qdrant's engine, which only the .deb's venv has.
     standins = {n: s for n, s in settings.services.items() if n != "api"}
-    assert all(s.exec[0] == "/usr/bin/python3" for s in standins.values())
+    assert {n: s.exec[0] for n, s in standins.items()} == {
+        "bm25": "/usr/bin/python3",
+        "qdrant": "/usr/lib/ragops/venv/bin/python3",
+        "tei": "/usr/bin/python3",
+    }
     api = settings.services["api"]
     assert api.exec[0] == "/opt/rag/venv/bin/uvicorn" and "--workers" in api.exec
     assert api.reload_signal == "HUP" and api.log_files == []
