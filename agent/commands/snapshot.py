@@ -116,6 +116,7 @@ def verify(
     ctx: click.Context, snapshot_id: str | None, latest: bool, collection: str | None
 ) -> None:
     """Stream a snapshot back and check its size and SHA-256 against its manifest."""
+    from agent.errors import RagopsError
     from agent.snapshot.jobs import SnapshotError, find_manifest, list_manifests, verify_snapshot
 
     if bool(snapshot_id) == latest:
@@ -137,8 +138,10 @@ def verify(
             click.echo(
                 f"{manifest.id}: ok ({format_bytes(manifest.size)}, sha256 {manifest.sha256[:16]})"
             )
-        except SnapshotError as exc:
-            failures.append(exc.message)
+        except RagopsError as exc:  # a missing or unreadable object fails this one only
+            failures.append(
+                exc.message if manifest.id in exc.message else f"{manifest.id}: {exc.message}"
+            )
     if failures:
         raise SnapshotError("\n".join(failures))
 

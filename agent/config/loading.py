@@ -13,12 +13,19 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from agent.config.programs import (
+    graceful_shutdown_problem,
+    log_signal_problem,
+    reload_signal_problem,
+    uvicorn_workers,
+)
 from agent.errors import ConfigError
 
 if TYPE_CHECKING:
     from pydantic import ValidationError
+    from pydantic_settings import SettingsError
 
-    from agent.config.models import Settings
+    from agent.config.models import ServiceSettings, Settings
 
 DEFAULT_CONFIG_PATH = "/etc/ragops/ragops.toml"
 # The models take it from here, so quick_run_dir and the validated settings agree.
@@ -95,6 +102,8 @@ def read_toml(path: Path) -> dict[str, Any]:
         raise ConfigError([f"{path}: not valid TOML: {exc}"]) from None
     except UnicodeDecodeError:
         raise ConfigError([f"{path}: not UTF-8 text"]) from None
+    except RecursionError:
+        raise ConfigError([f"{path}: not valid TOML: nested too deeply"]) from None
     except OSError as exc:
         raise ConfigError([f"{path}: cannot be read: {exc.strerror or exc}"]) from None
 
@@ -102,6 +111,7 @@ def read_toml(path: Path) -> dict[str, Any]:
 def settings_from_data(data: Mapping[str, Any], source: str) -> Settings:
     """Validate already-parsed data; raises ConfigError listing every problem."""
     from pydantic import ValidationError
+    from pydantic_settings import SettingsError
 
     from agent.config.models import Settings
 
@@ -110,11 +120,29 @@ def settings_from_data(data: Mapping[str, Any], source: str) -> Settings:
     except ValidationError as exc:
         problems = problems_from_validation(exc)
         raise ConfigError([f"{source}: at '{loc}': {msg}" for loc, msg in problems]) from None
+    except SettingsError as exc:
+        raise ConfigError([environment_problem(exc)]) from None
     refs = reference_problems(settings)
     if refs:
         raise ConfigError([f"{source}: at '{loc}': {msg}" for loc, msg in refs])
     settings._source = source
     return settings
+
+
+def environment_problem(exc: SettingsError) -> str:
+    """pydantic-settings' complaint about a RAGOPS_* value that is not the JSON a table or
+    list needs -> one line naming the variable(s)."""
+    match = re.search(r'field "([^"]+)"', str(exc))
+    field = match.group(1) if match else ""
+    prefix = f"RAGOPS_{field.upper()}"
+    names = sorted(
+        n for n in os.environ if n.upper() == prefix or n.upper().startswith(prefix + "__")
+    )
+    shown = ", ".join(names) or prefix
+    return (
+        f"environment: {shown}: not a valid value for [{field}]; a table or list needs JSON "
+        "such as '{\"key\": 1}' or '[1, 2]'"
+    )
 
 
 def load_settings(explicit: str | os.PathLike[str] | None = None) -> Settings:
@@ -140,6 +168,7 @@ def reference_problems(settings: Settings) -> list[tuple[str, str]]:
                     problems.append(
                         (f"{base}.{field}", f"{other!r} is not a service in [services]")
                     )
+        problems += program_problems(base, service)
         cred = service.health.header_credential
         if cred is not None and cred not in service.credentials:
             problems.append(
@@ -154,6 +183,26 @@ def reference_problems(settings: Settings) -> list[tuple[str, str]]:
     ragops_with = settings.cpu.ragops_with
     if ragops_with is not None and ragops_with not in names:
         problems.append(("cpu.ragops_with", f"{ragops_with!r} is not a service in [services]"))
+    return problems
+
+
+def program_problems(base: str, service: ServiceSettings) -> list[tuple[str, str]]:
+    """Signals the service's program is known to die of (uvicorn: see config.programs)."""
+    workers = uvicorn_workers(service.exec, service.environment)
+    if workers is None:
+        return []
+    problems: list[tuple[str, str]] = []
+    for index, log_file in enumerate(service.log_files):
+        if log_file.reopen == "signal":
+            field, message = log_signal_problem(workers, log_file.kill_whom)
+            problems.append((f"{base}.log_files[{index}].{field}", message))
+    draining = graceful_shutdown_problem(service.exec, service.stop_timeout_seconds)
+    if draining is not None:
+        problems.append((f"{base}.stop_timeout_seconds", draining))
+    if service.reload_signal is not None:
+        refused = reload_signal_problem(workers, service.reload_signal)
+        if refused is not None:
+            problems.append((f"{base}.reload_signal", refused))
     return problems
 
 

@@ -35,6 +35,7 @@ from agent.daemon.probes import run_probe
 from agent.daemon.specs import build_services
 from agent.daemon.statefile import (
     DEBUG_HANG_FILE,
+    OnceOnly,
     read_snapshot_success,
     read_state,
     render_service_rows,
@@ -97,6 +98,7 @@ class Agent:
         self.last_unit_error = ""
         self.resources = resources.ResourceTracker(RESOURCE_SECONDS)
         self.metrics: MetricsServer | None = None
+        self.report_bad_state = OnceOnly(log, "agent.state_file.value_ignored")
         self.client: httpx.AsyncClient | None = None
         self.client_tls = False
         self.started_wall = time.time()
@@ -347,9 +349,8 @@ class Agent:
             windows = {n: p.restart_window_seconds for n, p in self.policies.items()}
             res = self.resources
             figures = figures_of(self.states, windows, res.usage, res.disk, now)
-            self.metrics.text = render_metrics(
-                figures, read_snapshot_success(self.state_dir), self.rounds, wall
-            )
+            success = read_snapshot_success(self.state_dir, self.report_bad_state)
+            self.metrics.text = render_metrics(figures, success, self.rounds, wall)
 
     def state_document(self, now: float, wall: float, summary: str) -> str:
         rows = render_service_rows(
