@@ -61,8 +61,8 @@ def render(ctx: click.Context, out: Path) -> None:
     "--enable/--no-enable",
     default=True,
     show_default=True,
-    help="Enable ragops.target (the stack starts at boot) and start the snapshot and "
-    "log rotation timers.",
+    help="Enable ragops.target (the stack starts at boot) and start the snapshot timer "
+    "and each service's log rotation timer.",
 )
 @click.pass_context
 def install(ctx: click.Context, unit_dir: Path | None, no_reload: bool, enable: bool) -> None:
@@ -86,7 +86,7 @@ def install(ctx: click.Context, unit_dir: Path | None, no_reload: bool, enable: 
     elif not no_reload:
         click.echo("systemctl daemon-reload: done")
     if enable and not no_reload:
-        click.echo("enabled: " + " ".join(enable_units()))
+        click.echo("enabled: " + " ".join(enable_units(list(rendered))))
 
 
 @units.command()

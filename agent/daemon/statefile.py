@@ -115,10 +115,31 @@ def pid_alive(pid: int) -> bool:
 def request_reset(run_dir: Path, service: str) -> Path:
     """Leave a reset request the running agent consumes on its next round."""
     directory = run_dir / RESET_DIR
-    directory.mkdir(parents=True, exist_ok=True)
-    request = directory / service
-    request.write_text(f"{time.time()}\n", encoding="utf-8")
-    return request
+    with contextlib.suppress(FileExistsError):
+        os.mkdir(directory, 0o750)
+    # run_dir belongs to the agent's user, who may have planted links here: nothing is
+    # followed, and the request is a new file (O_EXCL) in the directory we opened.
+    try:
+        dir_fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    except OSError as exc:
+        raise OSError(
+            exc.errno, f"{exc.strerror} (not a plain directory?)", str(directory)
+        ) from None
+    try:
+        owner = os.stat(run_dir)
+        if os.geteuid() == 0 and os.fstat(dir_fd).st_uid != owner.st_uid:
+            # Made by root (`sudo ragops agent reset` before the agent ever ran): hand it
+            # to the agent's user, who must delete the requests it has carried out.
+            os.fchown(dir_fd, owner.st_uid, owner.st_gid)
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(service, dir_fd=dir_fd)
+        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
+        fd = os.open(service, flags, 0o640, dir_fd=dir_fd)
+        with os.fdopen(fd, "w", encoding="utf-8") as out:
+            out.write(f"{time.time()}\n")
+    finally:
+        os.close(dir_fd)
+    return directory / service
 
 
 def take_reset_requests(run_dir: Path) -> list[str]:
@@ -204,6 +225,9 @@ def render_service_row(
         "cpus": usage.cpus if usage else "",
         "cpu_percent": round(cpu_pct, 2) if usage else None,
         "rss_bytes": usage.rss_bytes if usage else None,
+        # MainPID and its descendants, whom the figures above cover (uvicorn --workers 3:
+        # the supervisor, three workers and multiprocessing's resource tracker).
+        "processes": usage.processes if usage else None,
     }
 
 

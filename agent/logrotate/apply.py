@@ -59,6 +59,15 @@ class RotationReport:
     deferred: int = 0
     failed: int = 0
 
+    def merge(self, other: RotationReport) -> None:
+        self.actions += other.actions
+        self.rotated += other.rotated
+        self.compressed += other.compressed
+        self.deleted += other.deleted
+        self.missing += other.missing
+        self.deferred += other.deferred
+        self.failed += other.failed
+
     def as_dict(self) -> dict[str, int]:
         return {
             "rotated": self.rotated,
@@ -106,17 +115,33 @@ def observe(service: str, policy: LogFileSettings) -> LogFileState:
     return LogFileState(service, str(path), size, mtime, tuple(rotated), tuple(sorted(temps)))
 
 
-def rotation_lock(state_dir: Path, wait_seconds: float = LOCK_WAIT_SECONDS) -> ContextManager[None]:
+def rotation_lock(
+    lock_dir: Path, wait_seconds: float = LOCK_WAIT_SECONDS, name: str = LOCK_NAME
+) -> ContextManager[None]:
     """One rotation at a time. A second run waits up to ``wait_seconds``, then raises
     LockedError (exit 75): the run holding the lock does the work, and the next timer run
     picks up anything left."""
-    return hold_lock(state_dir / LOCK_NAME, "'ragops logs rotate'", wait_seconds)
+    return hold_lock(lock_dir / name, "'ragops logs rotate'", wait_seconds)
+
+
+def service_lock_place(
+    service: str, policies: Sequence[LogFileSettings]
+) -> tuple[Path, str] | None:
+    """Where one service's rotations serialize: beside its first log file whose directory
+    exists, a directory its own user (the rotation job's user) can write, unlike ragops'
+    state directory. None when no directory exists yet: then there is nothing to rotate."""
+    for policy in policies:
+        directory = Path(policy.path).parent
+        if directory.is_dir():
+            return directory, f"ragops-logrotate-{service}.lock"
+    return None
 
 
 def run_rotation(
     targets: Sequence[tuple[str, LogFileSettings]],
     *,
-    state_dir: Path,
+    lock_dir: Path,
+    lock_name: str = LOCK_NAME,
     pids_of: PidsOf,
     signaller: Signaller,
     force: bool = False,
@@ -129,7 +154,7 @@ def run_rotation(
     if dry_run:
         states = [(observe(service, policy), policy) for service, policy in targets]
         return RotationReport(actions=plan_rotation(states, now or time.time(), force=force))
-    with rotation_lock(state_dir, lock_wait_seconds):
+    with rotation_lock(lock_dir, lock_wait_seconds, lock_name):
         # Observe only once the lock is ours: the previous run may just have changed things.
         states = [(observe(service, policy), policy) for service, policy in targets]
         actions = plan_rotation(states, now or time.time(), force=force)
@@ -257,11 +282,34 @@ class _Applier:
             )
 
     def _wait(self, action: Action) -> None:
-        if action.log in self.failed_logs or not self.wait_released(action):
+        if action.log in self.failed_logs:
             self.unsafe.add(action.path)
-            if action.log not in self.failed_logs:
-                self.report.failed += 1
-                self.failed_logs.add(action.log)
+            return
+        held = self.wait_released(action)
+        if not held:
+            return
+        self.unsafe.add(action.path)
+        if action.idle_ok:
+            # A worker that has logged nothing since the rename still holds the old file;
+            # its next record moves it. Lines are safe there; a later run compresses it
+            # (the compress step counts the deferral).
+            log.warning(
+                "logrotate.reopen.pending",
+                service=action.service,
+                path=action.path,
+                pids=held,
+                timeout_seconds=action.timeout,
+            )
+            return
+        log.error(
+            "logrotate.reopen.timeout",
+            service=action.service,
+            path=action.path,
+            pids=held,
+            timeout_seconds=action.timeout,
+        )
+        self.report.failed += 1
+        self.failed_logs.add(action.log)
 
     def _compress(self, action: Action) -> None:
         if self.deferred(action):
@@ -313,10 +361,11 @@ class _Applier:
         ident = _identity(action.path)
         return ident is not None and bool(self.held_by(action, ident))
 
-    def wait_released(self, action: Action) -> bool:
+    def wait_released(self, action: Action) -> list[int]:
+        """Wait until no process holds the file; the pids still holding it at the timeout."""
         ident = _identity(action.path)
         if ident is None:
-            return True
+            return []
         start = self.clock()
         delay = self.poll_seconds
         while True:
@@ -328,16 +377,9 @@ class _Applier:
                     path=action.path,
                     waited_seconds=round(self.clock() - start, 3),
                 )
-                return True
+                return []
             if self.clock() - start >= action.timeout:
-                log.error(
-                    "logrotate.reopen.timeout",
-                    service=action.service,
-                    path=action.path,
-                    pids=held,
-                    timeout_seconds=action.timeout,
-                )
-                return False
+                return held
             time.sleep(delay)
             delay = min(delay * 2, 0.25)
 

@@ -28,8 +28,6 @@ OWN_UNITS = (
     "ragops-agent.service",
     "ragops-snapshot.service",
     "ragops-snapshot.timer",
-    "ragops-logrotate.service",
-    "ragops-logrotate.timer",
 )
 _PLACEHOLDER_RE = re.compile(r"@([A-Z_]+)@")
 
@@ -92,6 +90,14 @@ def rw_paths(paths: list[str]) -> str:
     return " ".join("-" + quote_path(p) for p in unique)
 
 
+def exec_reload(signal: str | None) -> str:
+    """ExecReload= signalling the main process only: uvicorn's supervisor restarts its
+    workers one by one on HUP, while a worker would die of it."""
+    if signal is None:
+        return ""
+    return f"ExecReload=/bin/kill -s {signal.removeprefix('SIG')} $MAINPID"
+
+
 def service_rw_paths(service: ServiceSettings) -> list[str]:
     paths = list(service.data_paths)
     paths += [str(Path(log.path).parent) for log in service.log_files]
@@ -118,6 +124,7 @@ def render_service(settings: Settings, plan: CpuPlan, name: str, directory: Path
         "START_LIMIT_INTERVAL": format_seconds(service.start_limit_interval_seconds),
         "START_LIMIT_BURST": str(service.start_limit_burst),
         "EXEC": render_command(service.exec),
+        "EXEC_RELOAD": exec_reload(service.reload_signal),
         "USER": service.user,
         "GROUP": optional("Group", service.group),
         "WORKING_DIRECTORY": optional(
@@ -192,9 +199,6 @@ def render_own(settings: Settings, plan: CpuPlan, directory: Path) -> dict[str, 
     backup_paths = [general.state_dir]
     if target.startswith("file://"):
         backup_paths.append(target.removeprefix("file://"))
-    log_paths = [general.state_dir, general.run_dir]
-    for service in settings.services.values():
-        log_paths += [str(Path(log.path).parent) for log in service.log_files]
     units = {
         "ragops-agent.service": {
             "WATCHDOG_SEC": f"{settings.agent.watchdog_seconds}s",
@@ -212,15 +216,43 @@ def render_own(settings: Settings, plan: CpuPlan, directory: Path) -> dict[str, 
             "ON_CALENDAR": bare_value(settings.snapshot.on_calendar),
             "RANDOMIZED_DELAY": f"{settings.snapshot.randomized_delay_seconds}s",
         },
-        "ragops-logrotate.service": {"READ_WRITE_PATHS": rw_paths(log_paths)},
-        "ragops-logrotate.timer": {
-            "ON_CALENDAR": bare_value(settings.logrotate.on_calendar),
-            "RANDOMIZED_DELAY": f"{settings.logrotate.randomized_delay_seconds}s",
-        },
     }
-    return {
+    rendered = {
         name: fill(read_template(directory, name + ".in"), {**common, **values})
         for name, values in units.items()
+    }
+    for name, service in settings.services.items():
+        if service.log_files:
+            rendered.update(render_rotation(settings, name, common, directory))
+    return rendered
+
+
+def rotation_unit(service: str, kind: str = "service") -> str:
+    """``ragops-logrotate@<service>.service|timer``: one rotation job per service."""
+    return f"ragops-logrotate@{service}.{kind}"
+
+
+def render_rotation(
+    settings: Settings, name: str, common: dict[str, str], directory: Path
+) -> dict[str, str]:
+    """The service's rotation job and its timer. The job runs as the service's own user
+    and group and may write only the directories of that service's log files."""
+    service = settings.services[name]
+    log_dirs = [str(Path(log.path).parent) for log in service.log_files]
+    values = {
+        **common,
+        "NAME": name,
+        "USER": service.user,
+        "GROUP": optional("Group", service.group),
+        "READ_WRITE_PATHS": rw_paths(log_dirs),
+        "ON_CALENDAR": bare_value(settings.logrotate.on_calendar),
+        "RANDOMIZED_DELAY": f"{settings.logrotate.randomized_delay_seconds}s",
+    }
+    return {
+        rotation_unit(name, kind): fill(
+            read_template(directory, f"ragops-logrotate@.{kind}.in"), values
+        )
+        for kind in ("service", "timer")
     }
 
 

@@ -41,7 +41,7 @@ def rotate(log: Path, state: Path, on_signal: object, **policy: object) -> Rotat
         on_signal()  # type: ignore[operator]
 
     return run_rotation(
-        [("api", settings)], state_dir=state, pids_of=no_writers, signaller=signaller
+        [("api", settings)], lock_dir=state, pids_of=no_writers, signaller=signaller
     )
 
 
