@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import stat
 import time
 from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager as ContextManager
@@ -20,9 +21,15 @@ import structlog
 
 from agent.config.models import LogFileSettings
 from agent.errors import RagopsError
-from agent.io.files import fsync_directory
+from agent.io.files import UnsafePathError, symlink_refused
 from agent.io.lock import hold_lock
-from agent.logrotate.archive import COMPRESS_LEVEL, compress_file, copy_truncate, rename_noreplace
+from agent.logrotate.archive import (
+    COMPRESS_LEVEL,
+    compress_file,
+    copy_truncate,
+    rename_rotated,
+    unlink_rotated,
+)
 from agent.logrotate.plan import (
     GZ_SUFFIX,
     Action,
@@ -77,7 +84,10 @@ def observe(service: str, policy: LogFileSettings) -> LogFileState:
     path = Path(policy.path)
     base = path.name
     try:
-        st = path.stat()
+        # Not followed: a link in the service's own directory is refused, not rotated.
+        st = path.lstat()
+        if stat.S_ISLNK(st.st_mode):
+            return LogFileState(service, str(path), error=symlink_refused(path).message)
         size: int | None = st.st_size
         mtime: float | None = st.st_mtime
     except FileNotFoundError:
@@ -196,6 +206,11 @@ class _Applier:
         except HoldersUnknown as exc:
             self.unsafe.add(action.path)
             self.fail(action, exc.message)
+        except UnsafePathError as exc:
+            self.unsafe.add(action.path)
+            if action.kind in ("rename", "copytruncate"):
+                self.unsafe.add(action.target)
+            self.fail(action, exc.message)
 
     def fail(self, action: Action, reason: str) -> None:
         self.report.failed += 1
@@ -221,8 +236,7 @@ class _Applier:
         self.fail(action, action.reason)
 
     def _rename(self, action: Action) -> None:
-        rename_noreplace(action.path, action.target)
-        fsync_directory(Path(action.target).parent)
+        rename_rotated(action.path, action.target)
         self.report.rotated += 1
         log.info(
             "logrotate.file.rotated",
@@ -291,7 +305,7 @@ class _Applier:
         if self.deferred(action):
             return
         with contextlib.suppress(FileNotFoundError):
-            os.unlink(action.path)
+            unlink_rotated(action.path)
         self.report.deleted += 1
         log.info(
             "logrotate.file.deleted", service=action.service, path=action.path, reason=action.reason
@@ -355,7 +369,7 @@ class _Applier:
 
 def _identity(path: str) -> tuple[int, int] | None:
     try:
-        st = os.stat(path)
+        st = os.lstat(path)
     except FileNotFoundError:
         return None
     return st.st_dev, st.st_ino
