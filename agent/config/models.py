@@ -124,6 +124,7 @@ CredentialName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0
 EnvName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")]
 UserName = Annotated[str, StringConstraints(pattern=r"^[a-z_][a-z0-9_-]{0,31}$")]
 PositiveSeconds = Annotated[Float, Field(gt=0, le=86400 * 7)]
+SignalName = Annotated[str, StringConstraints(pattern=r"^(SIG)?[A-Z0-9]{2,8}$")]
 
 
 class _Model(BaseModel):
@@ -179,8 +180,8 @@ class LogFileSettings(_Model):
     max_age: Duration = "14d"
     keep: Annotated[Int, Field(ge=0, le=10000)] = 7
     compress: bool = True
-    reopen: Literal["signal", "copytruncate", "none"] = "signal"
-    signal: Annotated[str, StringConstraints(pattern=r"^(SIG)?[A-Z0-9]{2,8}$")] = "HUP"
+    reopen: Literal["signal", "watched", "copytruncate", "none"] = "signal"
+    signal: SignalName = "HUP"
     kill_whom: Literal["main", "all"] = "main"
     reopen_timeout_seconds: PositiveSeconds = 10.0
 
@@ -215,6 +216,8 @@ class ServiceSettings(_Model):
     restart_sec: Annotated[Float, Field(ge=0, le=3600)] = 5.0
     start_timeout_seconds: PositiveSeconds = 90.0
     stop_timeout_seconds: PositiveSeconds = 30.0
+    # ExecReload= sends this to the main process only (uvicorn: HUP = rolling worker restart).
+    reload_signal: SignalName | None = None
     start_limit_burst: Annotated[Int, Field(ge=1, le=1000)] = 5
     start_limit_interval_seconds: PositiveSeconds = 300.0
     data_paths: list[AbsPath] = Field(default_factory=list)
