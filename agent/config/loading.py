@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from pydantic import ValidationError
+from pydantic_settings import SettingsError
 
 from agent.config.models import DEFAULT_CONFIG_PATH, RESERVED_SERVICE_NAMES, Settings
 from agent.errors import ConfigError
@@ -20,6 +21,15 @@ def resolve_config_path(explicit: str | os.PathLike[str] | None = None) -> Path:
     if explicit:
         return Path(explicit)
     return Path(os.environ.get("RAGOPS_CONFIG") or DEFAULT_CONFIG_PATH)
+
+
+def config_origin(explicit: str | os.PathLike[str] | None = None) -> str:
+    """Where resolve_config_path found its answer, for the not-found message."""
+    if explicit:
+        return "from --config"
+    if os.environ.get("RAGOPS_CONFIG"):
+        return "from $RAGOPS_CONFIG"
+    return "the default path"
 
 
 UNION_TAGS = frozenset({"int", "float", "str", "bool", "none"})
@@ -54,13 +64,17 @@ def problems_from_validation(error: ValidationError) -> list[tuple[str, str]]:
     return found
 
 
-def read_toml(path: Path) -> dict[str, Any]:
+def read_toml(path: Path, origin: str = "") -> dict[str, Any]:
     try:
         with path.open("rb") as handle:
             return tomllib.load(handle)
     except FileNotFoundError:
+        where = f" ({origin})" if origin else ""
         raise ConfigError(
-            [f"{path}: not found; create it or pass --config PATH (or set RAGOPS_CONFIG)"]
+            [
+                f"{path}: not found{where}; create it (the package ships one), or pass "
+                "--config PATH (before or after the command) or set RAGOPS_CONFIG=PATH"
+            ]
         ) from None
     except PermissionError:
         raise ConfigError([f"{path}: permission denied; run as root or fix its mode"]) from None
@@ -74,11 +88,16 @@ def read_toml(path: Path) -> dict[str, Any]:
 
 def settings_from_data(data: Mapping[str, Any], source: str) -> Settings:
     """Validate already-parsed data; raises ConfigError listing every problem."""
+    overrides = environment_overrides(os.environ)
     try:
         settings = Settings(**dict(data))
+    except SettingsError as exc:
+        raise ConfigError(unparsable_overrides(str(exc), overrides)) from None
     except ValidationError as exc:
         problems = problems_from_validation(exc)
-        raise ConfigError([f"{source}: at '{loc}': {msg}" for loc, msg in problems]) from None
+        raise ConfigError(
+            [f"{origin_of(loc, overrides, source)}: at '{loc}': {msg}" for loc, msg in problems]
+        ) from None
     refs = reference_problems(settings)
     if refs:
         raise ConfigError([f"{source}: at '{loc}': {msg}" for loc, msg in refs])
@@ -88,7 +107,37 @@ def settings_from_data(data: Mapping[str, Any], source: str) -> Settings:
 
 def load_settings(explicit: str | os.PathLike[str] | None = None) -> Settings:
     path = resolve_config_path(explicit)
-    return settings_from_data(read_toml(path), str(path))
+    return settings_from_data(read_toml(path, config_origin(explicit)), str(path))
+
+
+def environment_overrides(environ: Mapping[str, str]) -> dict[str, str]:
+    """RAGOPS_<SECTION>__<FIELD> variables as {dotted setting path: variable name}."""
+    found: dict[str, str] = {}
+    for name in environ:
+        upper = name.upper()
+        if upper.startswith("RAGOPS_") and upper != "RAGOPS_CONFIG":
+            found[".".join(upper[len("RAGOPS_") :].lower().split("__"))] = name
+    return found
+
+
+def origin_of(loc: str, overrides: Mapping[str, str], source: str) -> str:
+    """The variable a bad value came from (the longest matching prefix), else the file."""
+    matches = [p for p in overrides if loc == p or loc.startswith((p + ".", p + "["))]
+    if not matches:
+        return source
+    return f"{overrides[max(matches, key=len)]} (environment, overriding {source})"
+
+
+def unparsable_overrides(message: str, overrides: Mapping[str, str]) -> list[str]:
+    """pydantic-settings' 'error parsing value for field "x"': the variables under x."""
+    match = re.search(r'field "([^"]+)"', message)
+    field = match.group(1).lower() if match else ""
+    names = sorted(v for p, v in overrides.items() if p == field or p.startswith(field + "."))
+    return [
+        f"{name}: not valid JSON; a list or table setting takes JSON, "
+        "e.g. RAGOPS_SNAPSHOT__COLLECTIONS='[\"docs\"]'"
+        for name in names or ["a RAGOPS_* variable"]
+    ]
 
 
 def reference_problems(settings: Settings) -> list[tuple[str, str]]:
