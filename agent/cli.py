@@ -29,6 +29,11 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "logs": ("agent.commands.logs", "logs", "Rotate log files; show log disk use."),
     "agent": ("agent.commands.agent", "agent", "Run the health watchdog; reset a service."),
     "status": ("agent.commands.status", "status", "Show every service's health."),
+    "doctor": (
+        "agent.commands.doctor",
+        "doctor",
+        "Check every precondition of the stack; each ok, warn or fail with its fix.",
+    ),
 }
 
 
