@@ -235,7 +235,7 @@ def gather_qdrant(settings: Settings, timeout: float) -> QdrantFact:
 
 def gather_target(
     snapshot: SnapshotSettings, user: UserFact
-) -> tuple[TargetFact, AccessFact | None]:
+) -> tuple[TargetFact | None, AccessFact | None]:
     """The target listed, and (S3) a probe object put, read back and deleted. A local
     target is listed only, never created or written: as root that would leave a directory
     the snapshot job's user cannot write; its access is judged from its modes instead."""
