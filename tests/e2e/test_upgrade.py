@@ -196,7 +196,7 @@ def test_the_old_snapshot_lists_verifies_and_restores(
     assert old in snapshot_ids(c)
     c.run("ragops", "snapshot", "verify", old)
     restored = c.run("ragops", "snapshot", "restore", old, "--to-collection", "docs_restored")
-    assert "20" in restored.stdout
+    assert restored.stdout.strip() == f"restored {old} into docs_restored: 20 points"
     count = c.run("python3", "/tmp/qcall.py", "POST", "/collections/docs_restored/points/count",
                   '{"exact": true}').stdout  # fmt: skip
     assert json.loads(count)["result"]["count"] == 20
@@ -220,4 +220,4 @@ def test_purge_keeps_the_backups_and_says_so(
     purge = apt(c, "purge", "ragops")
     assert "kept the snapshots in /var/backups/ragops" in purge.stdout + purge.stderr
     left = c.run("find", "/var/backups/ragops", "-type", "f").stdout.split()
-    assert any(path.endswith(".json") for path in left), left
+    assert any(path.endswith(".manifest.json") for path in left), left
