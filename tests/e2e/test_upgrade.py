@@ -139,6 +139,9 @@ def upgraded(
     c.run("systemctl", "start", "ragops-snapshot.service")
     before_ids = snapshot_ids(c)
     old_render = rendered(c, "/tmp/units-old")
+    agent = wait_active(c, ["ragops-agent.service"])
+    status = c.run("systemctl", "status", "--no-pager", "ragops-agent.service", check=False)
+    assert agent == {"ragops-agent.service": "active"}, status.stdout
     agent_before = c.show("ragops-agent.service", "InvocationID")["InvocationID"]
     # journalctl --since has one-second resolution: start counting on a fresh second.
     time.sleep(1.1)
@@ -176,7 +179,8 @@ def test_the_agent_restarted_once_and_the_stack_runs(
     module_container: Container, upgraded: Upgrade
 ) -> None:
     c = module_container
-    assert c.show("ragops-agent.service", "InvocationID")["InvocationID"] != upgraded.agent_before
+    now = c.show("ragops-agent.service", "InvocationID")["InvocationID"]
+    assert now != upgraded.agent_before, upgraded.output
     assert agent_starts(c, upgraded.since) == 1
     states = wait_active(c, [unit_name(s) for s in SERVICES] + ["ragops-agent.service"])
     assert set(states.values()) == {"active"}
