@@ -1,4 +1,4 @@
-"""What every command needs: the configuration, loaded once per invocation."""
+"""What every command needs: the configuration, loaded once per invocation; byte sizes."""
 
 from __future__ import annotations
 
@@ -50,3 +50,13 @@ def load_config_or(ctx: click.Context, fallback: Path | None) -> Settings:
         settings = settings_from_data({}, "(built-in defaults)")
     obj["settings"] = settings
     return settings
+
+
+def format_bytes(size: float) -> str:
+    """Pure: the one human form of a byte count in ragops' output: '512B', '1.5MiB'."""
+    value = float(size)
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if value < 1024:
+            return f"{value:.0f}{unit}" if unit == "B" else f"{value:.1f}{unit}"
+        value /= 1024
+    return f"{value:.1f}TiB"

@@ -1,4 +1,8 @@
-"""Reading the configuration file: every problem collected, each with file and path."""
+"""Reading the configuration file: every problem collected, each with file and path.
+
+Importing this module loads no pydantic (the models load on the first validation), so
+``ragops status`` finds ``ragops.run_dir`` here (``quick_run_dir``) on its fast path.
+"""
 
 from __future__ import annotations
 
@@ -7,13 +11,25 @@ import re
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from pydantic import ValidationError
-from pydantic_settings import SettingsError
-
-from agent.config.models import DEFAULT_CONFIG_PATH, RESERVED_SERVICE_NAMES, Settings
+from agent.config.programs import (
+    graceful_shutdown_problem,
+    log_signal_problem,
+    reload_signal_problem,
+    uvicorn_workers,
+)
 from agent.errors import ConfigError
+
+if TYPE_CHECKING:
+    from pydantic import ValidationError
+    from pydantic_settings import SettingsError
+
+    from agent.config.models import ServiceSettings, Settings
+
+DEFAULT_CONFIG_PATH = "/etc/ragops/ragops.toml"
+# The models take it from here, so quick_run_dir and the validated settings agree.
+DEFAULT_RUN_DIR = "/run/ragops"
 
 
 def resolve_config_path(explicit: str | os.PathLike[str] | None = None) -> Path:
@@ -30,6 +46,21 @@ def config_origin(explicit: str | os.PathLike[str] | None = None) -> str:
     if os.environ.get("RAGOPS_CONFIG"):
         return "from $RAGOPS_CONFIG"
     return "the default path"
+
+
+def quick_run_dir(explicit_config: str | None) -> Path:
+    """run_dir as configured, read without validating the whole configuration."""
+    env = os.environ.get("RAGOPS_RAGOPS__RUN_DIR")
+    if env:
+        return Path(env)
+    try:
+        section = read_toml(resolve_config_path(explicit_config)).get("ragops")
+    except ConfigError:
+        return Path(DEFAULT_RUN_DIR)
+    value = section.get("run_dir") if isinstance(section, dict) else None
+    if isinstance(value, str) and value.startswith("/"):
+        return Path(value)
+    return Path(DEFAULT_RUN_DIR)
 
 
 UNION_TAGS = frozenset({"int", "float", "str", "bool", "none"})
@@ -84,25 +115,50 @@ def read_toml(path: Path, origin: str = "") -> dict[str, Any]:
         raise ConfigError([f"{path}: not valid TOML: {exc}"]) from None
     except UnicodeDecodeError:
         raise ConfigError([f"{path}: not UTF-8 text"]) from None
+    except RecursionError:
+        raise ConfigError([f"{path}: not valid TOML: nested too deeply"]) from None
+    except OSError as exc:
+        raise ConfigError([f"{path}: cannot be read: {exc.strerror or exc}"]) from None
 
 
 def settings_from_data(data: Mapping[str, Any], source: str) -> Settings:
     """Validate already-parsed data; raises ConfigError listing every problem."""
+    from pydantic import ValidationError
+    from pydantic_settings import SettingsError
+
+    from agent.config.models import Settings
+
     overrides = environment_overrides(os.environ)
     try:
         settings = Settings(**dict(data))
-    except SettingsError as exc:
-        raise ConfigError(unparsable_overrides(str(exc), overrides)) from None
     except ValidationError as exc:
         problems = problems_from_validation(exc)
         raise ConfigError(
             [f"{origin_of(loc, overrides, source)}: at '{loc}': {msg}" for loc, msg in problems]
         ) from None
+    except SettingsError as exc:
+        raise ConfigError([environment_problem(exc)]) from None
     refs = reference_problems(settings)
     if refs:
         raise ConfigError([f"{source}: at '{loc}': {msg}" for loc, msg in refs])
     settings._source = source
     return settings
+
+
+def environment_problem(exc: SettingsError) -> str:
+    """pydantic-settings' complaint about a RAGOPS_* value that is not the JSON a table or
+    list needs -> one line naming the variable(s)."""
+    match = re.search(r'field "([^"]+)"', str(exc))
+    field = match.group(1) if match else ""
+    prefix = f"RAGOPS_{field.upper()}"
+    names = sorted(
+        n for n in os.environ if n.upper() == prefix or n.upper().startswith(prefix + "__")
+    )
+    shown = ", ".join(names) or prefix
+    return (
+        f"environment: {shown}: not a valid value for [{field}]; a table or list needs JSON "
+        "such as '{\"key\": 1}' or '[1, 2]'"
+    )
 
 
 def load_settings(explicit: str | os.PathLike[str] | None = None) -> Settings:
@@ -128,20 +184,10 @@ def origin_of(loc: str, overrides: Mapping[str, str], source: str) -> str:
     return f"{overrides[max(matches, key=len)]} (environment, overriding {source})"
 
 
-def unparsable_overrides(message: str, overrides: Mapping[str, str]) -> list[str]:
-    """pydantic-settings' 'error parsing value for field "x"': the variables under x."""
-    match = re.search(r'field "([^"]+)"', message)
-    field = match.group(1).lower() if match else ""
-    names = sorted(v for p, v in overrides.items() if p == field or p.startswith(field + "."))
-    return [
-        f"{name}: not valid JSON; a list or table setting takes JSON, "
-        "e.g. RAGOPS_SNAPSHOT__COLLECTIONS='[\"docs\"]'"
-        for name in names or ["a RAGOPS_* variable"]
-    ]
-
-
 def reference_problems(settings: Settings) -> list[tuple[str, str]]:
     """Cross-field checks pydantic cannot express per field: (path, message) pairs."""
+    from agent.config.models import RESERVED_SERVICE_NAMES
+
     problems: list[tuple[str, str]] = []
     names = set(settings.services)
     for name, service in settings.services.items():
@@ -156,6 +202,7 @@ def reference_problems(settings: Settings) -> list[tuple[str, str]]:
                     problems.append(
                         (f"{base}.{field}", f"{other!r} is not a service in [services]")
                     )
+        problems += program_problems(base, service)
         cred = service.health.header_credential
         if cred is not None and cred not in service.credentials:
             problems.append(
@@ -170,6 +217,26 @@ def reference_problems(settings: Settings) -> list[tuple[str, str]]:
     ragops_with = settings.cpu.ragops_with
     if ragops_with is not None and ragops_with not in names:
         problems.append(("cpu.ragops_with", f"{ragops_with!r} is not a service in [services]"))
+    return problems
+
+
+def program_problems(base: str, service: ServiceSettings) -> list[tuple[str, str]]:
+    """Signals the service's program is known to die of (uvicorn: see config.programs)."""
+    workers = uvicorn_workers(service.exec, service.environment)
+    if workers is None:
+        return []
+    problems: list[tuple[str, str]] = []
+    for index, log_file in enumerate(service.log_files):
+        if log_file.reopen == "signal":
+            field, message = log_signal_problem(workers, log_file.kill_whom)
+            problems.append((f"{base}.log_files[{index}].{field}", message))
+    draining = graceful_shutdown_problem(service.exec, service.stop_timeout_seconds)
+    if draining is not None:
+        problems.append((f"{base}.stop_timeout_seconds", draining))
+    if service.reload_signal is not None:
+        refused = reload_signal_problem(workers, service.reload_signal)
+        if refused is not None:
+            problems.append((f"{base}.reload_signal", refused))
     return problems
 
 

@@ -2,6 +2,10 @@
 
 The loop renders after each round; the server only hands out the latest text, so a scrape
 never waits for a probe and never touches the agent's state.
+
+The text is written here rather than by prometheus_client's exposition: importing it costs
+the agent 2.9 MiB RSS (58 more modules, measured in the daemon's import set) for the same
+format 0.0.4, and it writes Unix times as 1.7000000005e+09.
 """
 
 from __future__ import annotations
@@ -13,11 +17,11 @@ from dataclasses import dataclass, field
 
 import structlog
 
-from agent.daemon.judgement import HEALTHY, ServiceState
+from agent.daemon.health import HEALTHY, STATES
+from agent.daemon.judgement import ServiceState, restarts_in_window
+from agent.daemon.resources import Usage
 
 log = structlog.get_logger("ragops.agent")
-
-STATES = ("healthy", "starting", "unhealthy", "blocked", "gave-up", "stopped", "unknown")
 
 
 @dataclass(frozen=True)
@@ -27,6 +31,26 @@ class ServiceFigures:
     rss_bytes: int | None = None
     cpu_seconds: float | None = None
     disk_free: Mapping[str, int] = field(default_factory=dict)
+
+
+def figures_of(
+    states: Mapping[str, ServiceState],
+    windows: Mapping[str, float],
+    usage: Mapping[str, Usage],
+    disk: Mapping[str, Mapping[str, int]],
+    now: float,
+) -> dict[str, ServiceFigures]:
+    """Pure: each service's figures; ``windows`` is restart_window by service name."""
+    return {
+        name: ServiceFigures(
+            state=state,
+            restarts_in_window=restarts_in_window(state, now, windows[name]),
+            rss_bytes=u.rss_bytes if (u := usage.get(name)) else None,
+            cpu_seconds=u.cpu_seconds if u else None,
+            disk_free=disk.get(name, {}),
+        )
+        for name, state in states.items()
+    }
 
 
 def render_metrics(
@@ -142,15 +166,37 @@ def _number(value: float) -> str:
     return repr(float(value)) if value != int(value) else str(int(value))
 
 
-class MetricsServer:
-    """GET /metrics on a loopback address; anything else is 404."""
+MAX_CONNECTIONS = 16
+READ_TIMEOUT_SECONDS = 2.0
+WRITE_TIMEOUT_SECONDS = 2.0
 
-    def __init__(self, listen: str) -> None:
+
+class MetricsServer:
+    """GET /metrics on a loopback address; anything else is 404.
+
+    Any local user can connect: at most ``max_connections`` are served at once (one more is
+    closed as soon as it is accepted) and each gets short read and write timeouts, so idle
+    connections cannot use up the agent's descriptors and starve its probes.
+    """
+
+    def __init__(
+        self,
+        listen: str,
+        *,
+        max_connections: int = MAX_CONNECTIONS,
+        read_timeout: float = READ_TIMEOUT_SECONDS,
+        write_timeout: float = WRITE_TIMEOUT_SECONDS,
+    ) -> None:
         host, _, port = listen.rpartition(":")
         self.host = host.strip("[]")
         self.port = int(port)
         self.text = "# no round completed yet\n"
         self.server: asyncio.Server | None = None
+        self.max_connections = max_connections
+        self.read_timeout = read_timeout
+        self.write_timeout = write_timeout
+        self.active = 0
+        self.refused = 0
 
     async def start(self) -> None:
         self.server = await asyncio.start_server(self._handle, self.host, self.port)
@@ -168,8 +214,21 @@ class MetricsServer:
             self.server = None
 
     async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        if self.active >= self.max_connections:
+            self.refused += 1
+            if self.refused == 1 or self.refused % 1000 == 0:
+                log.warning("metrics.connections.refused", refused=self.refused)
+            writer.transport.abort()  # no lingering: the descriptor is free at once
+            return
+        self.active += 1
         try:
-            request = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 5.0)
+            await self._serve(reader, writer)
+        finally:
+            self.active -= 1
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            request = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), self.read_timeout)
             path = request.split(b" ", 2)[1] if request.count(b" ") >= 2 else b""
             if path.split(b"?")[0] == b"/metrics":
                 body = self.text.encode()
@@ -179,10 +238,11 @@ class MetricsServer:
                 head = "HTTP/1.1 404 Not Found\r\nContent-Type: text/plain\r\n"
             head += f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n"
             writer.write(head.encode() + body)
-            await asyncio.wait_for(writer.drain(), 5.0)
+            await asyncio.wait_for(writer.drain(), self.write_timeout)
+            writer.close()
+            await asyncio.wait_for(writer.wait_closed(), self.write_timeout)
         except (TimeoutError, OSError, asyncio.IncompleteReadError, asyncio.LimitOverrunError):
             pass
         finally:
-            writer.close()
-            with contextlib.suppress(Exception):
-                await asyncio.wait_for(writer.wait_closed(), 1.0)
+            # A peer that stopped reading must not keep the socket open past the timeouts.
+            writer.transport.abort()

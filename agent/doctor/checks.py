@@ -14,7 +14,7 @@ from agent.doctor.facts import (
     TargetFact,
     UserFact,
 )
-from agent.errors import EXIT_FAILED, EXIT_OK
+from agent.errors import ExitStatus
 from agent.systemd.syntax import unit_name
 
 Status = Literal["ok", "warn", "fail"]
@@ -357,7 +357,8 @@ def evaluate(facts: Facts, jobs_user: str = RAGOPS_USER) -> list[Check]:
 
 
 def exit_code(checks: list[Check]) -> int:
-    return EXIT_FAILED if any(c.status == "fail" for c in checks) else EXIT_OK
+    failed = any(c.status == "fail" for c in checks)
+    return int(ExitStatus.FAILED if failed else ExitStatus.OK)
 
 
 def render_text(checks: list[Check], source: str) -> list[str]:
@@ -375,6 +376,6 @@ def render_text(checks: list[Check], source: str) -> list[str]:
 def render_json(checks: list[Check], source: str) -> dict[str, Any]:
     return {
         "config": source,
-        "ok": exit_code(checks) == EXIT_OK,
+        "ok": exit_code(checks) == ExitStatus.OK,
         "checks": [asdict(c) for c in checks],
     }

@@ -1,7 +1,8 @@
 """The agent's view of systemd: one batched ``systemctl show`` per round, and restarts.
 
 ``UnitManager`` is the boundary the daemon talks to; ``SystemctlUnits`` is the real one.
-tests/integration/localunits.py supervises plain processes behind the same interface (tests, bench).
+tests/integration/systemd/localunits.py supervises plain processes behind the same interface
+(tests, bench).
 """
 
 from __future__ import annotations
@@ -101,8 +102,11 @@ class SystemctlUnits:
     async def restart(self, unit: str) -> None:
         # try-restart: a unit stopped in the meantime (by an administrator) stays stopped.
         # --no-block: a slow stop (TimeoutStopSec) must not stall the watchdog loop.
+        # The agent is not root: systemd asks polkit, whose rule (ragops.rules) allows the
+        # agent's user exactly this verb on the stack's units; never ask for a password.
         result = await run_async(
-            ["systemctl", "try-restart", "--no-block", "--", unit], timeout=self.timeout
+            ["systemctl", "try-restart", "--no-block", "--no-ask-password", "--", unit],
+            timeout=self.timeout,
         )
         if not result.ok:
             raise CommandError(

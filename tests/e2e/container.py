@@ -29,7 +29,13 @@ ROOTFS_PACKAGES = (
     "systemd",
     "systemd-sysv",
     "dbus",
+    # A dependency of the ragops package: the container has no network to fetch it.
+    # debootstrap resolves no virtual package: libpam-systemd is polkitd's logind.
+    "polkitd",
+    "libpam-systemd",
     "python3",
+    # The real API (FastAPI under uvicorn) runs from a venv made inside the container.
+    "python3-venv",
     "procps",
     "util-linux",
     "curl",
@@ -44,7 +50,7 @@ MASKED_UNITS = (
     "systemd-networkd-wait-online.service",
 )
 # Bump when the rootfs recipe changes so a stale cache is rebuilt.
-ROOTFS_RECIPE = "1"
+ROOTFS_RECIPE = "2"
 CGROUP_ROOT = Path("/sys/fs/cgroup")
 CONTAINER_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 BOOT_TIMEOUT = 90.0
@@ -136,10 +142,19 @@ def build_rootfs(dest: Path, mirror: str) -> None:
     run_host(["chroot", str(dest), "apt-get", "clean"], stdout=subprocess.DEVNULL)
 
 
+def recipe_digest() -> str:
+    """A short hash of what goes into the rootfs: branches that each bump ROOTFS_RECIPE
+    to the same number with different packages never share one cached tarball."""
+    import hashlib
+
+    recipe = "\n".join([SUITE, ROOTFS_RECIPE, *ROOTFS_PACKAGES, "--", *MASKED_UNITS])
+    return hashlib.sha256(recipe.encode()).hexdigest()[:10]
+
+
 def rootfs_tarball(cache_dir: Path | None = None) -> Path:
     """The cached rootfs tarball, debootstrapping it first when absent."""
     cache_dir = cache_dir or default_cache_dir()
-    tarball = cache_dir / f"rootfs-{SUITE}-r{ROOTFS_RECIPE}.tar"
+    tarball = cache_dir / f"rootfs-{SUITE}-r{ROOTFS_RECIPE}-{recipe_digest()}.tar"
     if tarball.is_file():
         return tarball
     cache_dir.mkdir(parents=True, exist_ok=True)

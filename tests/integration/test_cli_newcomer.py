@@ -96,7 +96,7 @@ def test_a_bad_environment_override_is_reported_as_that_variable() -> None:
     assert proc.returncode == 78
     assert "Traceback" not in proc.stderr
     [line] = proc.stderr.strip().splitlines()
-    assert line.startswith("RAGOPS_SNAPSHOT__COLLECTIONS: not valid JSON")
+    assert line.startswith("environment: RAGOPS_SNAPSHOT__COLLECTIONS: not a valid value")
     fixed = ragops(
         "config", "check", "--config", str(SHIPPED_CONFIG),
         env={"RAGOPS_AGENT__WATCHDOG_SECONDS": "abc"},

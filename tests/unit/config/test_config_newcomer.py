@@ -74,7 +74,7 @@ def test_an_override_that_is_not_json_names_its_variable(monkeypatch: pytest.Mon
     with pytest.raises(ConfigError) as caught:
         load_settings(SHIPPED_CONFIG)
     [problem] = caught.value.problems
-    assert problem.startswith("RAGOPS_SNAPSHOT__COLLECTIONS: not valid JSON")
+    assert problem.startswith("environment: RAGOPS_SNAPSHOT__COLLECTIONS: not a valid value")
 
 
 def test_the_not_found_message_says_where_it_looked_and_how_to_point_elsewhere(
