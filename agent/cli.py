@@ -29,6 +29,11 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "logs": ("agent.commands.logs", "logs", "Rotate log files; show log disk use."),
     "agent": ("agent.commands.agent", "agent", "Run the health watchdog; reset a service."),
     "status": ("agent.commands.status", "status", "Show every service's health."),
+    "doctor": (
+        "agent.commands.doctor",
+        "doctor",
+        "Check every precondition of the stack; each ok, warn or fail with its fix.",
+    ),
 }
 
 
@@ -43,6 +48,7 @@ class LazyGroup(click.Group):
         module = importlib.import_module(entry[0])
         command = getattr(module, entry[1])
         assert isinstance(command, click.Command)
+        accept_config_option(command)
         return command
 
     def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
@@ -51,13 +57,39 @@ class LazyGroup(click.Group):
             formatter.write_dl(rows)
 
 
+CONFIG_HELP = "Configuration file [default: $RAGOPS_CONFIG or /etc/ragops/ragops.toml]."
+
+
+def remember_config_path(ctx: click.Context, _param: click.Parameter, value: str | None) -> None:
+    if value is not None:
+        root = ctx.find_root()
+        root.obj = (root.obj or {}) | {"config_path": value}
+
+
+def accept_config_option(command: click.Command) -> None:
+    """``--config PATH`` after the subcommand too: ``ragops config check --config F``."""
+    if not any(param.name == "config_path" for param in command.params):
+        command.params.append(
+            click.Option(
+                ["--config", "config_path"],
+                metavar="PATH",
+                expose_value=False,
+                callback=remember_config_path,
+                help=CONFIG_HELP,
+            )
+        )
+    if isinstance(command, click.Group):
+        for sub in command.commands.values():
+            accept_config_option(sub)
+
+
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option(
     "--config",
     "config_path",
     metavar="PATH",
     default=None,
-    help="Configuration file [default: $RAGOPS_CONFIG or /etc/ragops/ragops.toml].",
+    help=CONFIG_HELP,
 )
 @click.option("--debug", is_flag=True, help="Show tracebacks and debug events.")
 @click.version_option(package_name="ragops", prog_name="ragops")

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from agent.commands.common import load_config
+from agent.commands.common import load_config, load_config_or
 
 if TYPE_CHECKING:
     from agent.config.models import Settings
@@ -72,7 +72,9 @@ def migrate(  # noqa: PLR0917 (one parameter per click option)
     from agent.migrate.run import MigrateOptions, render_summary, run_migration
     from agent.qdrant import QdrantClient
 
-    settings = load_config(ctx)
+    # With --to, the copy needs nothing from the file (a key file and state_dir have
+    # defaults); --snapshot needs the configured target.
+    settings = load_config_or(ctx, None) if to_url and not snapshot else load_config(ctx)
     if resume and overwrite:
         raise click.UsageError("--resume and --overwrite exclude each other")
     url = (to_url or settings.qdrant.url).rstrip("/")

@@ -6,7 +6,7 @@ import json
 
 import click
 
-from agent.commands.common import load_config
+from agent.commands.common import EXAMPLE_CONFIG, load_config, load_config_or
 
 
 @click.command()
@@ -17,7 +17,10 @@ def plan(ctx: click.Context, cores: int | None, as_json: bool) -> None:
     """Show which CPUs each service and ragops' own jobs run on."""
     from agent.systemd.cpuplan import plan_cpus
 
-    result = plan_cpus(load_config(ctx), cores)
+    # A plan for another machine needs no config file of this one: without it, the
+    # example stack of a checkout is planned.
+    settings = load_config_or(ctx, EXAMPLE_CONFIG) if cores else load_config(ctx)
+    result = plan_cpus(settings, cores)
     if as_json:
         click.echo(json.dumps(result.as_dict(), indent=2))
         return

@@ -39,6 +39,15 @@ def resolve_config_path(explicit: str | os.PathLike[str] | None = None) -> Path:
     return Path(os.environ.get("RAGOPS_CONFIG") or DEFAULT_CONFIG_PATH)
 
 
+def config_origin(explicit: str | os.PathLike[str] | None = None) -> str:
+    """Where resolve_config_path found its answer, for the not-found message."""
+    if explicit:
+        return "from --config"
+    if os.environ.get("RAGOPS_CONFIG"):
+        return "from $RAGOPS_CONFIG"
+    return "the default path"
+
+
 def quick_run_dir(explicit_config: str | None) -> Path:
     """run_dir as configured, read without validating the whole configuration."""
     env = os.environ.get("RAGOPS_RAGOPS__RUN_DIR")
@@ -86,13 +95,17 @@ def problems_from_validation(error: ValidationError) -> list[tuple[str, str]]:
     return found
 
 
-def read_toml(path: Path) -> dict[str, Any]:
+def read_toml(path: Path, origin: str = "") -> dict[str, Any]:
     try:
         with path.open("rb") as handle:
             return tomllib.load(handle)
     except FileNotFoundError:
+        where = f" ({origin})" if origin else ""
         raise ConfigError(
-            [f"{path}: not found; create it or pass --config PATH (or set RAGOPS_CONFIG)"]
+            [
+                f"{path}: not found{where}; create it (the package ships one), or pass "
+                "--config PATH (before or after the command) or set RAGOPS_CONFIG=PATH"
+            ]
         ) from None
     except PermissionError:
         raise ConfigError([f"{path}: permission denied; run as root or fix its mode"]) from None
@@ -115,11 +128,14 @@ def settings_from_data(data: Mapping[str, Any], source: str) -> Settings:
 
     from agent.config.models import Settings
 
+    overrides = environment_overrides(os.environ)
     try:
         settings = Settings(**dict(data))
     except ValidationError as exc:
         problems = problems_from_validation(exc)
-        raise ConfigError([f"{source}: at '{loc}': {msg}" for loc, msg in problems]) from None
+        raise ConfigError(
+            [f"{origin_of(loc, overrides, source)}: at '{loc}': {msg}" for loc, msg in problems]
+        ) from None
     except SettingsError as exc:
         raise ConfigError([environment_problem(exc)]) from None
     refs = reference_problems(settings)
@@ -147,7 +163,25 @@ def environment_problem(exc: SettingsError) -> str:
 
 def load_settings(explicit: str | os.PathLike[str] | None = None) -> Settings:
     path = resolve_config_path(explicit)
-    return settings_from_data(read_toml(path), str(path))
+    return settings_from_data(read_toml(path, config_origin(explicit)), str(path))
+
+
+def environment_overrides(environ: Mapping[str, str]) -> dict[str, str]:
+    """RAGOPS_<SECTION>__<FIELD> variables as {dotted setting path: variable name}."""
+    found: dict[str, str] = {}
+    for name in environ:
+        upper = name.upper()
+        if upper.startswith("RAGOPS_") and upper != "RAGOPS_CONFIG":
+            found[".".join(upper[len("RAGOPS_") :].lower().split("__"))] = name
+    return found
+
+
+def origin_of(loc: str, overrides: Mapping[str, str], source: str) -> str:
+    """The variable a bad value came from (the longest matching prefix), else the file."""
+    matches = [p for p in overrides if loc == p or loc.startswith((p + ".", p + "["))]
+    if not matches:
+        return source
+    return f"{overrides[max(matches, key=len)]} (environment, overriding {source})"
 
 
 def reference_problems(settings: Settings) -> list[tuple[str, str]]:

@@ -299,6 +299,25 @@ class S3Settings(_Model):
     # CPU per GiB and adds nothing that the per-part checksum and the manifest do not give.
     sign_payload: bool = False
     checksum: Literal["crc64nvme", "sha256", "none"] = "crc64nvme"
+    # Off, ragops signs with the configured key files only and never asks the environment,
+    # ~/.aws or the instance-metadata address for credentials.
+    ambient_credentials: bool = False
+
+    @field_validator("endpoint")
+    @classmethod
+    def _endpoint_is_url(cls, value: str | None) -> str | None:
+        if value is not None and not re.match(r"^https?://[^/\s]+(/\S*)?$", value):
+            raise ValueError(f"{value!r} is not an http:// or https:// URL")
+        return value
+
+    @model_validator(mode="after")
+    def _plain_http_allowed(self) -> S3Settings:
+        if self.endpoint and self.endpoint.startswith("http://") and not self.allow_http:
+            raise ValueError(
+                f"endpoint {self.endpoint!r} is plain http: set snapshot.s3.allow_http = true "
+                "(loopback or a private network only) or use https://"
+            )
+        return self
 
 
 class RetentionSettings(_Model):

@@ -19,7 +19,7 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-from agent.errors import RagopsError
+from agent.errors import ConfigError, RagopsError
 from agent.io.files import UnsafePathError, open_directory, open_nofollow
 
 if TYPE_CHECKING:
@@ -206,6 +206,18 @@ class Target:
             raise self._fail("deleting", keys[0], exc) from None
 
 
+def missing_credentials(key_id: str | None, secret: str | None) -> list[str]:
+    """The key settings that gave nothing."""
+    return [
+        name
+        for name, value in (
+            ("snapshot.s3.access_key_id_file", key_id),
+            ("snapshot.s3.secret_access_key_file", secret),
+        )
+        if not value
+    ]
+
+
 def _errors() -> tuple[type[BaseException], ...]:
     """What obstore raises: its own errors, and builtin ones for a missing object
     (FileNotFoundError) or a key it cannot parse (ValueError, e.g. '..')."""
@@ -253,9 +265,22 @@ def _s3_stores(settings: SnapshotSettings) -> tuple[Any, Any]:
     }
     if s3.endpoint:
         config["endpoint"] = s3.endpoint
+    missing = missing_credentials(key_id, secret)
     if key_id and secret:
         config["access_key_id"] = key_id
         config["secret_access_key"] = secret
+    elif not s3.ambient_credentials:
+        # Without this, obstore would try the environment, ~/.aws and the instance-metadata
+        # address in turn, and report a failed PUT instead of the missing setting.
+        raise ConfigError(
+            [
+                f"snapshot.target {settings.target}: no S3 credentials: set "
+                + " and ".join(missing)
+                + " (or the LoadCredential ids s3-access-key-id / s3-secret-access-key), or "
+                "snapshot.s3.ambient_credentials = true to use the environment or the "
+                "instance's role"
+            ]
+        )
     retry: RetryConfig = {
         "max_retries": s3.max_retries,
         "retry_timeout": timedelta(seconds=s3.retry_timeout_seconds),

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import structlog
 
+from agent.errors import CommandError
 from agent.io import execute
 from agent.io.files import write_atomic
 from agent.systemd.render import TARGET, is_managed
@@ -88,7 +89,20 @@ def apply_changes(
         write_atomic(unit_dir / name, rendered[name], mode=0o644)
         log.info("units.written", unit=name)
     if reload and changes.any:
-        execute.systemctl("daemon-reload")
+        try:
+            execute.systemctl("daemon-reload")
+        except CommandError as exc:
+            raise CommandError(reload_failure(unit_dir, changes, exc.message)) from None
+
+
+def reload_failure(unit_dir: Path, changes: Changes, reason: str) -> str:
+    """What is on disk after a failed daemon-reload, and the commands that finish the job."""
+    done = [f"wrote {unit_dir / n}" for n in changes.added + changes.changed]
+    done += [f"removed {unit_dir / n}" for n in changes.removed]
+    return (
+        f"{reason}; the unit files are in place ({', '.join(done)}) but systemd has not "
+        "read them: run 'systemctl daemon-reload', then 'ragops units install' again"
+    )
 
 
 def enable_units(rendered: list[str]) -> list[str]:

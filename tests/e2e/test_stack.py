@@ -103,3 +103,19 @@ def test_killed_service_restarts_and_counts_it(stack: Container) -> None:
     assert wait_active(stack, [unit_name(s) for s in SERVICES]) == {
         unit_name(s): "active" for s in SERVICES
     }
+
+
+def test_doctor_reports_the_running_stack_all_ok(stack: Container) -> None:
+    proc = stack.run("ragops", "doctor", "--json", check=False)
+    assert "Traceback" not in proc.stdout + proc.stderr
+    checks = {c["name"]: c for c in json.loads(proc.stdout)["checks"]}
+    ntp = stack.run("timedatectl", "show", "-p", "NTPSynchronized", "--value", check=False)
+    # The clock is the host kernel's, and the polkit rule is the package's to ship: each
+    # is judged by what this machine and this .deb really have.
+    assert checks.pop("clock")["status"] == ("ok" if ntp.stdout.strip() == "yes" else "warn")
+    ships_rule = stack.run("dpkg", "-L", "ragops").stdout.count("polkit-1/rules.d/ragops.rules")
+    assert checks.pop("polkit")["status"] == ("ok" if ships_rule else "fail")
+    assert {n: c for n, c in checks.items() if c["status"] != "ok"} == {}
+    for name in ("qdrant", "tei", "api"):
+        assert checks[f"port {name}"]["detail"].endswith(f"held by ragops-{name}.service")
+    assert "user ragops" in checks and "target dir" in checks and "units" in checks

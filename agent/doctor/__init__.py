@@ -1,0 +1,1 @@
+"""``ragops doctor``: every precondition of the stack, gathered, judged and rendered."""
