@@ -14,6 +14,7 @@ import sys
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from agent.alerting.events import NotifyTarget
 from agent.errors import EXIT_CONFIG, ConfigError, RagopsError
 from agent.io.execute import run
 
@@ -45,6 +46,7 @@ class ServiceView:
     restart_window_seconds: float = 600.0
     depends_on: tuple[str, ...] = ()
     data_paths: tuple[str, ...] = ()
+    memory_max_bytes: int | None = None
 
 
 @dataclass(frozen=True)
@@ -57,6 +59,9 @@ class AgentView:
     log_format: str
     log_level: str
     services: dict[str, ServiceView] = field(default_factory=dict)
+    snapshot_schedule_seconds: float | None = None
+    disk_free_min_percent: float = 10.0
+    notify_targets: tuple[NotifyTarget, ...] = ()
 
 
 def view_of(settings: Settings) -> AgentView:
@@ -82,7 +87,10 @@ def view_of(settings: Settings) -> AgentView:
             restart_window_seconds=h.restart_window_seconds,
             depends_on=tuple(svc.depends_on),
             data_paths=tuple(svc.data_paths),
+            memory_max_bytes=memory_bytes(svc.memory_max),
         )
+    from agent.alerting.jobs import targets_of
+
     return AgentView(
         source=settings.source,
         run_dir=str(settings.ragops.run_dir),
@@ -92,7 +100,39 @@ def view_of(settings: Settings) -> AgentView:
         log_format=settings.agent.log_format,
         log_level=settings.agent.log_level,
         services=services,
+        snapshot_schedule_seconds=calendar_period(settings.snapshot.on_calendar),
+        disk_free_min_percent=settings.notify.disk_free_min_percent,
+        notify_targets=tuple(targets_of(settings)),
     )
+
+
+# systemd.time(7)'s named calendar periods; any other expression has no fixed period.
+CALENDAR_PERIODS = {
+    "minutely": 60.0,
+    "hourly": 3600.0,
+    "daily": 86400.0,
+    "weekly": 7 * 86400.0,
+    "monthly": 31 * 86400.0,
+    "quarterly": 92 * 86400.0,
+    "semiannually": 184 * 86400.0,
+    "yearly": 366 * 86400.0,
+    "annually": 366 * 86400.0,
+}
+
+
+def calendar_period(on_calendar: str) -> float | None:
+    """The longest gap between two runs of a named OnCalendar= period, else None."""
+    return CALENDAR_PERIODS.get(on_calendar.strip().lower())
+
+
+def memory_bytes(memory_max: str | None) -> int | None:
+    """MemoryMax= in bytes when it is absolute ('2G'); None for none, a percentage or
+    'infinity'."""
+    from agent.config.models import parse_size
+
+    if memory_max is None or memory_max == "infinity" or memory_max.endswith("%"):
+        return None
+    return parse_size(memory_max)
 
 
 def render_view(view: AgentView) -> str:
@@ -105,7 +145,11 @@ def parse_view(text: str) -> AgentView:
     for name, svc in data.pop("services").items():
         fields: dict[str, Any] = {k: tuple(v) if isinstance(v, list) else v for k, v in svc.items()}
         services[name] = ServiceView(**fields)
-    return AgentView(**data, services=services)
+    targets: list[NotifyTarget] = []
+    for target in data.pop("notify_targets", []):
+        fields = {k: tuple(v) if isinstance(v, list) else v for k, v in target.items()}
+        targets.append(NotifyTarget(**fields))
+    return AgentView(**data, services=services, notify_targets=tuple(targets))
 
 
 def load_view(config_path: str | None) -> AgentView:

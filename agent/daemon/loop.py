@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 
 import structlog
 
+from agent.alerting.dispatcher import Alerting
 from agent.config.view import AgentView
 from agent.daemon import resources
 from agent.daemon.judgement import (
@@ -32,11 +33,12 @@ from agent.daemon.judgement import (
     restarts_in_window,
     summarize,
 )
-from agent.daemon.metrics import MetricsServer, ServiceFigures, render_metrics
+from agent.daemon.metrics import MetricsServer, ServiceFigures, SnapshotFigures, render_metrics
 from agent.daemon.probes import run_probe
 from agent.daemon.specs import build_services
 from agent.daemon.statefile import (
     DEBUG_HANG_FILE,
+    read_snapshot_figures,
     read_snapshot_success,
     read_state,
     render_service_row,
@@ -101,6 +103,7 @@ class Agent:
         self.client: httpx.AsyncClient | None = None
         self.client_tls = False
         self.started_wall = time.time()
+        self.alerting = Alerting()
         self.apply_settings(settings)
 
     # -- configuration ---------------------------------------------------------------
@@ -125,6 +128,9 @@ class Agent:
         wd = watchdog_seconds()
         # Judge (and so ping the watchdog) at least every quarter of its timeout.
         self.max_eval_gap = min(5.0, wd / 4) if wd else 5.0
+        self.alerting.configure(
+            settings.notify_targets, settings.disk_free_min_percent, self.state_dir
+        )
 
     def restore_history(self) -> None:
         """Keep restart counts across an agent restart (the file lives until reboot)."""
@@ -140,6 +146,7 @@ class Agent:
                     last_restart=data.get("last_restart_monotonic"),
                     gave_up=bool(data.get("gave_up", False)),
                 )
+        self.alerting.restore(n for n, s in self.states.items() if s.gave_up)
 
     # -- lifecycle -------------------------------------------------------------------
     async def run(self) -> int:
@@ -156,6 +163,7 @@ class Agent:
         self.client_tls = self.needs_tls()
         self.client = make_async_client(tls=self.client_tls)
         await self.start_metrics()
+        self.alerting.start()
         log.info("agent.started", services=",".join(self.services), pid=os.getpid())
         try:
             while not self.stop_requested:
@@ -170,6 +178,7 @@ class Agent:
             await asyncio.gather(*self.inflight.values(), return_exceptions=True)
             if self.metrics is not None:
                 await self.metrics.close()
+            await self.alerting.close()
             await self.client.aclose()
         return 0
 
@@ -302,6 +311,7 @@ class Agent:
             log.info("agent.ready", status=summarize(self.states))
             settle_heap()
         self.sample_resources(now)
+        self.alerting.observe(actions, self.resources.disk, self.resources.disk_size, time.time())
         self.publish(now)
         self.maybe_hang()
         self.notifier.send("WATCHDOG=1")
@@ -365,11 +375,20 @@ class Agent:
                     else None,
                     cpu_seconds=usage.cpu_seconds if usage else None,
                     disk_free=self.resources.disk.get(name, {}),
+                    disk_size=self.resources.disk_size.get(name, {}),
+                    cpus=len(resources.parse_cpus(usage.cpus)) if usage else None,
+                    memory_max_bytes=self.view.services[name].memory_max_bytes,
                 )
                 for name, state in self.states.items()
             }
+            shots = read_snapshot_figures(self.state_dir)
+            snapshots = SnapshotFigures(
+                size_bytes={c: f[0] for c, f in shots.items()},
+                duration_seconds={c: f[1] for c, f in shots.items()},
+                schedule_seconds=self.view.snapshot_schedule_seconds,
+            )
             self.metrics.text = render_metrics(
-                figures, read_snapshot_success(self.state_dir), self.rounds, wall
+                figures, read_snapshot_success(self.state_dir), self.rounds, wall, snapshots
             )
 
     def state_document(self, now: float, wall: float, summary: str) -> str:
@@ -393,6 +412,7 @@ class Agent:
             stale_after=max(15.0, 3 * longest, 3 * self.max_eval_gap),
             summary=summary,
             ready=self.ready,
+            notify=self.alerting.last_deliveries(),
         )
 
     def maybe_hang(self) -> None:

@@ -27,6 +27,19 @@ class ServiceFigures:
     rss_bytes: int | None = None
     cpu_seconds: float | None = None
     disk_free: Mapping[str, int] = field(default_factory=dict)
+    disk_size: Mapping[str, int] = field(default_factory=dict)
+    # The plan the service runs against: CPUs it may use, its MemoryMax= (None: no cap).
+    cpus: int | None = None
+    memory_max_bytes: int | None = None
+
+
+@dataclass(frozen=True)
+class SnapshotFigures:
+    """Per collection: the last successful snapshot's size and duration; the timer's period."""
+
+    size_bytes: Mapping[str, int] = field(default_factory=dict)
+    duration_seconds: Mapping[str, float] = field(default_factory=dict)
+    schedule_seconds: float | None = None
 
 
 def render_metrics(
@@ -34,6 +47,7 @@ def render_metrics(
     snapshot_success: Mapping[str, float],
     rounds: int,
     last_round_wall: float,
+    snapshots: SnapshotFigures | None = None,
 ) -> str:
     """Pure: the exposition text (format 0.0.4)."""
     out: list[str] = []
@@ -104,6 +118,32 @@ def render_metrics(
         ((_labels(service=n), f.cpu_seconds) for n, f in items if f.cpu_seconds is not None),
     )
     family(
+        "ragops_service_cpus",
+        "gauge",
+        "CPUs the service's main process may run on (its CPUAffinity=).",
+        ((_labels(service=n), float(f.cpus)) for n, f in items if f.cpus is not None),
+    )
+    family(
+        "ragops_service_memory_max_bytes",
+        "gauge",
+        "The service's configured memory_max (MemoryMax=) in bytes, when it has one.",
+        (
+            (_labels(service=n), float(f.memory_max_bytes))
+            for n, f in items
+            if f.memory_max_bytes is not None
+        ),
+    )
+    family(
+        "ragops_disk_size_bytes",
+        "gauge",
+        "Size in bytes of the file system of a data path.",
+        (
+            (_labels(service=n, path=p), float(size))
+            for n, f in items
+            for p, size in sorted(f.disk_size.items())
+        ),
+    )
+    family(
         "ragops_disk_free_bytes",
         "gauge",
         "Free bytes on the file system of a data path.",
@@ -118,6 +158,25 @@ def render_metrics(
         "gauge",
         "Unix time of the collection's last successful snapshot.",
         ((_labels(collection=c), t) for c, t in sorted(snapshot_success.items())),
+    )
+    snap = snapshots or SnapshotFigures()
+    family(
+        "ragops_snapshot_last_size_bytes",
+        "gauge",
+        "Size of the collection's last successful snapshot.",
+        ((_labels(collection=c), float(v)) for c, v in sorted(snap.size_bytes.items())),
+    )
+    family(
+        "ragops_snapshot_last_duration_seconds",
+        "gauge",
+        "How long the collection's last successful snapshot took.",
+        ((_labels(collection=c), v) for c, v in sorted(snap.duration_seconds.items())),
+    )
+    family(
+        "ragops_snapshot_schedule_seconds",
+        "gauge",
+        "Period of snapshot.on_calendar, when it is one of systemd's named periods.",
+        [("", snap.schedule_seconds)] if snap.schedule_seconds is not None else [],
     )
     family("ragops_agent_rounds_total", "counter", "Completed agent rounds.", [("", rounds)])
     family(

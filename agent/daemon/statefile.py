@@ -22,6 +22,7 @@ STATE_FILE = "agent-state.json"
 RESET_DIR = "agent-reset"
 DEBUG_HANG_FILE = "debug-hang"
 SNAPSHOT_SUCCESS_FILE = "snapshot-last-success.json"
+SNAPSHOT_FIGURES_FILE = "snapshot-last-figures.json"
 FORMAT_VERSION = 1
 # Same as agent.config.models.DEFAULT_CONFIG_PATH, repeated so the fast path stays free of pydantic.
 DEFAULT_CONFIG_PATH = "/etc/ragops/ragops.toml"
@@ -113,6 +114,22 @@ def read_snapshot_success(state_dir: Path) -> dict[str, float]:
     return {str(k): float(v) for k, v in data.items() if isinstance(v, int | float)}
 
 
+def read_snapshot_figures(state_dir: Path) -> dict[str, tuple[int, float]]:
+    """{collection: (bytes, seconds)} of the last successful snapshot."""
+    try:
+        data = json.loads((state_dir / SNAPSHOT_FIGURES_FILE).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    if not isinstance(data, dict):
+        return {}
+    out: dict[str, tuple[int, float]] = {}
+    for collection, value in data.items():
+        if isinstance(value, list) and len(value) == 2:
+            with contextlib.suppress(TypeError, ValueError):
+                out[str(collection)] = (int(value[0]), float(value[1]))
+    return out
+
+
 def render_service_row(
     unit: str,
     state: ServiceState,
@@ -155,6 +172,7 @@ def render_state(
     stale_after: float,
     summary: str,
     ready: bool,
+    notify: dict[str, dict[str, Any]] | None = None,
 ) -> str:
     doc = {
         "version": FORMAT_VERSION,
@@ -165,5 +183,6 @@ def render_state(
         "summary": summary,
         "ready": ready,
         "services": services,
+        "notify": notify or {},
     }
     return json.dumps(doc, indent=1) + "\n"
