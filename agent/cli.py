@@ -29,6 +29,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "logs": ("agent.commands.logs", "logs", "Rotate log files; show log disk use."),
     "agent": ("agent.commands.agent", "agent", "Run the health watchdog; reset a service."),
     "status": ("agent.commands.status", "status", "Show every service's health."),
+    "notify": ("agent.commands.notify", "notify", "Send a test event to every ping target."),
 }
 
 
