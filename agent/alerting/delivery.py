@@ -38,16 +38,16 @@ class Delivery:
     detail: str
 
 
-def resolve_url(target: NotifyTarget) -> tuple[str, str | None]:
-    """(URL with the secret filled in, the secret) for ``target``; RagopsError if unreadable."""
+def resolve_url(url: str, target: NotifyTarget) -> tuple[str, str | None]:
+    """(``url`` with the target's secret filled in, the secret); RagopsError if unreadable."""
     if target.secret_file is None:
-        return target.url, None
+        return url, None
     from agent.config.credentials import read_credential
 
     secret = read_credential(target.credential_id, target.secret_file, "notify secret_file")
     if secret is None:
         raise RagopsError(f"notify target {target.name!r}: no secret in its secret_file")
-    return target.url.replace(SECRET_PLACEHOLDER, secret), secret
+    return url.replace(SECRET_PLACEHOLDER, secret), secret
 
 
 def send(
@@ -62,7 +62,7 @@ def send(
     from agent.io.http import make_client
 
     try:
-        url, secret = resolve_url(target)
+        url, secret = resolve_url(request.url, target)
     except RagopsError as exc:
         return _logged(Delivery(target.name, request.event, False, now(), 0, exc.message))
     attempts = 0
