@@ -9,6 +9,7 @@ as a tarball. See docs/e2e.md.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import os
 import re
 import shlex
@@ -34,6 +35,8 @@ ROOTFS_PACKAGES = (
     "util-linux",
     "curl",
     "ca-certificates",
+    # Debian's Prometheus and promtool: the metrics, rules and dashboard checks (issue 16).
+    "prometheus",
 )
 # Units a throwaway container has no use for (no network, no consoles to log in on).
 MASKED_UNITS = (
@@ -42,9 +45,11 @@ MASKED_UNITS = (
     "getty.target",
     "console-getty.service",
     "systemd-networkd-wait-online.service",
+    # Started only by the test that scrapes the agent (tests/e2e/test_prometheus_e2e.py).
+    "prometheus.service",
 )
 # Bump when the rootfs recipe changes so a stale cache is rebuilt.
-ROOTFS_RECIPE = "1"
+ROOTFS_RECIPE = "2"
 CGROUP_ROOT = Path("/sys/fs/cgroup")
 CONTAINER_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 BOOT_TIMEOUT = 90.0
@@ -136,10 +141,17 @@ def build_rootfs(dest: Path, mirror: str) -> None:
     run_host(["chroot", str(dest), "apt-get", "clean"], stdout=subprocess.DEVNULL)
 
 
+def recipe_digest() -> str:
+    """Part of the cache's name: branches that bump ROOTFS_RECIPE to the same number with
+    different packages never share a tarball."""
+    recipe = "\n".join([SUITE, *ROOTFS_PACKAGES, "--", *MASKED_UNITS])
+    return hashlib.sha256(recipe.encode()).hexdigest()[:10]
+
+
 def rootfs_tarball(cache_dir: Path | None = None) -> Path:
     """The cached rootfs tarball, debootstrapping it first when absent."""
     cache_dir = cache_dir or default_cache_dir()
-    tarball = cache_dir / f"rootfs-{SUITE}-r{ROOTFS_RECIPE}.tar"
+    tarball = cache_dir / f"rootfs-{SUITE}-r{ROOTFS_RECIPE}-{recipe_digest()}.tar"
     if tarball.is_file():
         return tarball
     cache_dir.mkdir(parents=True, exist_ok=True)
