@@ -195,3 +195,20 @@ def test_the_secret_is_in_no_unit_file_only_its_credential_path(tmp_path: Path) 
     for name in ("ragops-agent.service", "ragops-snapshot.service"):
         assert f"LoadCredential=notify-ops:{secret_path}" in units[name]
     assert not [n for n, text in units.items() if SECRET in text]
+
+
+def test_notify_test_reaches_every_target_and_says_which_failed(tmp_path: Path) -> None:
+    with receiver() as rx:
+        proc = ragops(snapshot_config(tmp_path, notify_toml(tmp_path, rx.base)), "notify", "test")
+    assert proc.returncode == 0, proc.stderr
+    assert sorted(rx.paths()) == [f"/hook/{SECRET}", f"/ping/{SECRET}/log"]
+    assert rx.events() == ["test"]
+    assert "hc: delivered" in proc.stdout and "ops: delivered" in proc.stdout
+    down = f"http://127.0.0.1:{free_port()}"
+    proc = ragops(
+        snapshot_config(tmp_path, notify_toml(tmp_path, down, timeout=0.5)), "notify", "test"
+    )
+    assert proc.returncode == 1
+    assert "ops: FAILED" in proc.stdout and SECRET not in proc.stdout + proc.stderr
+    status = ragops(tmp_path / "ragops.toml", "status", "--json")
+    assert SECRET not in status.stdout + status.stderr

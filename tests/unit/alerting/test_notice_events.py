@@ -108,3 +108,28 @@ def test_event_filters_and_the_test_event() -> None:
         "http://h/x",
         "http://127.0.0.1:1/ping/abc/log",
     ]
+
+
+def test_status_lists_each_targets_last_delivery() -> None:
+    from agent.commands.status import render_deliveries
+
+    lines = render_deliveries(
+        {
+            "ops": {"ok": True, "event": "gave-up", "at": 0, "detail": "HTTP 200"},
+            "hc": {"ok": False, "event": "snapshot-failed", "at": 0, "detail": "timed out"},
+        }
+    )
+    assert lines[:2] == ["", "NOTIFY"]
+    assert lines[2].startswith("  hc: FAILED snapshot-failed at ")
+    assert lines[3].startswith("  ops: delivered gave-up at ")
+    assert render_deliveries({}) == []
+
+
+def test_plan_figures_for_metrics() -> None:
+    from agent.config.view import calendar_period, memory_bytes
+    from agent.daemon.resources import format_cpus, parse_cpus
+
+    assert calendar_period("daily") == 86400 and calendar_period("*-*-* 03:00") is None
+    assert memory_bytes("2G") == 2 * 1024**3
+    assert [memory_bytes(v) for v in (None, "50%", "infinity")] == [None, None, None]
+    assert parse_cpus("0-2 5") == [0, 1, 2, 5] and format_cpus(parse_cpus("0-2 5")) == "0-2 5"
