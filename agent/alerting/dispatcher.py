@@ -12,7 +12,7 @@ import contextlib
 import socket
 from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import structlog
 
@@ -33,6 +33,9 @@ from agent.alerting.events import (
     requests_for,
 )
 
+if TYPE_CHECKING:
+    from agent.config.view import AgentView
+
 log = structlog.get_logger("ragops.notify")
 
 QUEUE_LIMIT = 256
@@ -46,14 +49,15 @@ class Alerting:
         self.deliveries: dict[str, Delivery] = {}
         self.queue: asyncio.Queue[Request] | None = None
         self.worker: asyncio.Task[None] | None = None
-        self.configure((), 10.0, Path("/nonexistent"))
+        self.targets: dict[str, NotifyTarget] = {}
+        self.min_percent = 10.0
+        self.jobs_file: Path | None = None
 
-    def configure(
-        self, targets: Iterable[NotifyTarget], disk_free_min_percent: float, state_dir: Path
-    ) -> None:
-        self.targets = {t.name: t for t in targets}
-        self.min_percent = disk_free_min_percent
-        self.jobs_file = state_dir / JOB_DELIVERIES_FILE
+    def configure(self, view: AgentView) -> None:
+        """Targets and thresholds from the agent's view (at start and on every reload)."""
+        self.targets = {t.name: t for t in view.notify_targets}
+        self.min_percent = view.disk_free_min_percent
+        self.jobs_file = Path(view.state_dir) / JOB_DELIVERIES_FILE
         for gone in set(self.deliveries) - set(self.targets):
             del self.deliveries[gone]
 
@@ -110,7 +114,8 @@ class Alerting:
     def last_deliveries(self) -> dict[str, dict[str, Any]]:
         """For the state file: per configured target, the latest of the daemon's and the
         jobs' deliveries."""
-        jobs = {n: d for n, d in read_deliveries(self.jobs_file).items() if n in self.targets}
+        found = read_deliveries(self.jobs_file) if self.jobs_file else {}
+        jobs = {n: d for n, d in found.items() if n in self.targets}
         return render_deliveries(newest(self.deliveries, jobs))
 
     async def close(self) -> None:

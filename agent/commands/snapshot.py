@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from agent.commands.common import load_config
+from agent.commands.common import format_bytes, load_config
 from agent.errors import RagopsError
 
 if TYPE_CHECKING:
@@ -78,15 +78,6 @@ def _pings(settings: Settings, job: str, collections: list[str]) -> Iterator[_Ou
         pings.finish(result.ok, result.outcome)
 
 
-def _human(size: int) -> str:
-    value = float(size)
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if value < 1024 or unit == "GiB":
-            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
-        value /= 1024
-    return f"{size} B"
-
-
 @click.group()
 def snapshot() -> None:
     """Snapshots of Qdrant collections to a local directory or S3-compatible storage.
@@ -118,7 +109,7 @@ def create(ctx: click.Context, collections: tuple[str, ...]) -> None:
         pings.outcome = "\n".join(failures) or "snapshot: " + ", ".join(m.id for m in done)
         pings.ok = not failures
     for manifest in done:
-        click.echo(f"{manifest.id}  {_human(manifest.size)}  {manifest.points_count} points")
+        click.echo(f"{manifest.id}  {format_bytes(manifest.size)}  {manifest.points_count} points")
     if failures:
         raise SnapshotError("\n".join(failures))
 
@@ -143,7 +134,7 @@ def list_(ctx: click.Context, collection: str | None, as_json: bool) -> None:
         return
     rows = [("ID", "SIZE", "POINTS", "QDRANT", "SHA-256")]
     rows += [
-        (m.id, _human(m.size), str(m.points_count), m.qdrant_version, m.sha256[:16])
+        (m.id, format_bytes(m.size), str(m.points_count), m.qdrant_version, m.sha256[:16])
         for m in manifests
     ]
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
@@ -190,7 +181,7 @@ def _verify_all(target: Target, snapshot_id: str | None, collection: str | None)
         try:
             verify_snapshot(target, manifest)
             click.echo(
-                f"{manifest.id}: ok ({_human(manifest.size)}, sha256 {manifest.sha256[:16]})"
+                f"{manifest.id}: ok ({format_bytes(manifest.size)}, sha256 {manifest.sha256[:16]})"
             )
         except SnapshotError as exc:
             failures.append(exc.message)

@@ -2,6 +2,10 @@
 
 The loop renders after each round; the server only hands out the latest text, so a scrape
 never waits for a probe and never touches the agent's state.
+
+The text is written here rather than by prometheus_client's exposition: importing it costs
+the agent 2.9 MiB RSS (58 more modules, measured in the daemon's import set) for the same
+format 0.0.4, and it writes Unix times as 1.7000000005e+09.
 """
 
 from __future__ import annotations
@@ -10,14 +14,18 @@ import asyncio
 import contextlib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import structlog
 
-from agent.daemon.judgement import HEALTHY, ServiceState
+from agent.daemon.health import HEALTHY, STATES
+from agent.daemon.judgement import ServiceState, restarts_in_window
+from agent.daemon.resources import Usage
+
+if TYPE_CHECKING:
+    from agent.daemon.loop import Agent
 
 log = structlog.get_logger("ragops.agent")
-
-STATES = ("healthy", "starting", "unhealthy", "blocked", "gave-up", "stopped", "unknown")
 
 
 @dataclass(frozen=True)
@@ -40,6 +48,68 @@ class SnapshotFigures:
     size_bytes: Mapping[str, int] = field(default_factory=dict)
     duration_seconds: Mapping[str, float] = field(default_factory=dict)
     schedule_seconds: float | None = None
+
+
+def figures_of(
+    states: Mapping[str, ServiceState],
+    windows: Mapping[str, float],
+    usage: Mapping[str, Usage],
+    disk: Mapping[str, Mapping[str, int]],
+    now: float,
+    *,
+    disk_size: Mapping[str, Mapping[str, int]] | None = None,
+    memory_max: Mapping[str, int | None] | None = None,
+) -> dict[str, ServiceFigures]:
+    """Pure: each service's figures; ``windows`` is restart_window by service name."""
+    from agent.systemd.syntax import parse_cpu_list
+
+    sizes = disk_size or {}
+    caps = memory_max or {}
+    return {
+        name: ServiceFigures(
+            state=state,
+            restarts_in_window=restarts_in_window(state, now, windows[name]),
+            rss_bytes=u.rss_bytes if (u := usage.get(name)) else None,
+            cpu_seconds=u.cpu_seconds if u else None,
+            disk_free=disk.get(name, {}),
+            disk_size=sizes.get(name, {}),
+            cpus=len(parse_cpu_list(u.cpus)) if u and u.cpus else None,
+            memory_max_bytes=caps.get(name),
+        )
+        for name, state in states.items()
+    }
+
+
+def render_round(agent: Agent, now: float, wall: float) -> str:
+    """The exposition after one of the agent's rounds: its figures and what the snapshot
+    job recorded in its state directory."""
+    from agent.daemon.statefile import read_snapshot_figures, read_snapshot_success
+
+    tracker, view = agent.resources, agent.view
+    figures = figures_of(
+        agent.states,
+        {n: p.restart_window_seconds for n, p in agent.policies.items()},
+        tracker.usage,
+        tracker.disk,
+        now,
+        disk_size=tracker.disk_size,
+        memory_max={n: s.memory_max_bytes for n, s in view.services.items()},
+    )
+    recorded = read_snapshot_figures(agent.state_dir)
+    snapshots = snapshot_figures_of(recorded, view.snapshot_schedule_seconds)
+    success = read_snapshot_success(agent.state_dir)
+    return render_metrics(figures, success, agent.rounds, wall, snapshots)
+
+
+def snapshot_figures_of(
+    recorded: Mapping[str, tuple[int, float]], schedule_seconds: float | None
+) -> SnapshotFigures:
+    """Pure: the snapshot job's recorded (bytes, seconds) per collection, and the period."""
+    return SnapshotFigures(
+        size_bytes={c: f[0] for c, f in recorded.items()},
+        duration_seconds={c: f[1] for c, f in recorded.items()},
+        schedule_seconds=schedule_seconds,
+    )
 
 
 def render_metrics(

@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from agent.errors import LockedError, RagopsError
+from agent.migrate.arrays import numpy_global
 
 META_FILE = "meta.json"
 LOCK_FILE = ".lock"
@@ -68,8 +69,9 @@ class _Model:
 
 
 class _PointUnpickler(pickle.Unpickler):
-    # Builtins the pickles need; everything from qdrant_client becomes a _Model; numpy stays
-    # allowed because older qdrant-client versions stored vectors as arrays.
+    # Builtins the pickles need; everything from qdrant_client becomes a _Model; numpy's
+    # arrays and scalars (older qdrant-client versions stored vectors as arrays) are read by
+    # agent/migrate/arrays.py, without numpy.
     _SAFE_BUILTINS = frozenset({"list", "dict", "set", "frozenset", "tuple", "int", "float"})
 
     def find_class(self, module: str, name: str) -> Any:
@@ -77,7 +79,11 @@ class _PointUnpickler(pickle.Unpickler):
             return _Model
         if module == "builtins" and name in self._SAFE_BUILTINS:
             return super().find_class(module, name)
-        if module.split(".", maxsplit=1)[0] in ("numpy", "copyreg", "_codecs"):
+        if module.split(".", maxsplit=1)[0] == "numpy":
+            found = numpy_global(module, name)
+            if found is not None:
+                return found
+        elif module in ("copyreg", "_codecs"):
             return super().find_class(module, name)
         raise pickle.UnpicklingError(f"unexpected class {module}.{name} in a stored point")
 

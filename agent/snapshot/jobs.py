@@ -205,8 +205,7 @@ def _pending(state_dir: Path, collection: str, name: str, *, add: bool) -> None:
 def record_success(
     state_dir: Path, collection: str, when: float, size: int = 0, seconds: float = 0.0
 ) -> None:
-    """The agent's metrics read these files: collection -> unix time of the last success,
-    and that snapshot's size and duration."""
+    """For the agent's metrics: per collection, the last success's time, size and duration."""
     for name, value in ((LAST_SUCCESS_FILE, when), (FIGURES_FILE, [size, round(seconds, 3)])):
         data = _read_json(state_dir / name)
         data[collection] = value

@@ -127,9 +127,7 @@ def test_status_lists_each_targets_last_delivery() -> None:
 
 def test_plan_figures_for_metrics() -> None:
     from agent.config.view import calendar_period, memory_bytes
-    from agent.daemon.resources import format_cpus, parse_cpus
 
     assert calendar_period("daily") == 86400 and calendar_period("*-*-* 03:00") is None
     assert memory_bytes("2G") == 2 * 1024**3
     assert [memory_bytes(v) for v in (None, "50%", "infinity")] == [None, None, None]
-    assert parse_cpus("0-2 5") == [0, 1, 2, 5] and format_cpus(parse_cpus("0-2 5")) == "0-2 5"
