@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 
 from agent.daemon.statefile import read_state, state_path
+from agent.io.logsetup import configure
 from tests.integration.alerting.receiver import Receiver, receiver
 from tests.integration.daemon.agentstack import Running, Stack, free_port, wait_until
 
@@ -60,6 +61,8 @@ def test_restarts_until_the_agent_gives_up_ping_once_each_and_hide_the_secret(
     stack: Stack,
 ) -> None:
     stack.add("tei", "tei.py", FAST | {"failure_threshold": 2, "restart_limit": 2})
+    # Info events too (an earlier test in this process may have set the level to warning).
+    configure("json", "debug")
 
     async def scenario(rx: Receiver) -> None:
         async with Running(stack) as s:
