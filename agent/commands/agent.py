@@ -86,7 +86,11 @@ def reset(ctx: click.Context, service: str, wait_seconds: float) -> None:
             "the agent is not running; there is nothing to reset "
             "(start it: systemctl start ragops-agent)"
         )
-    request = request_reset(Path(run_dir), service)
+    try:
+        request = request_reset(Path(run_dir), service)
+    except OSError as exc:
+        where = exc.filename or run_dir
+        raise RagopsError(f"{where}: cannot leave the reset request: {exc.strerror}") from None
     deadline = time.monotonic() + wait_seconds
     while time.monotonic() < deadline:
         if not request.exists():

@@ -20,12 +20,12 @@ def config() -> None:
 def check(ctx: click.Context) -> None:
     """Validate the configuration; list every error and exit 78 if there is any."""
     from agent.systemd.cpuplan import plan_cpus
-    from agent.systemd.render import render_units
+    from agent.systemd.render import render_checked
 
     settings = load_config(ctx)
     # Rendering proves every value can go into a unit file, and the plan that every
     # cpus override exists on this machine.
-    render_units(settings, plan_cpus(settings))
+    render_checked(settings, plan_cpus(settings))
     click.echo(f"{settings.source}: ok ({len(settings.services)} services)")
 
 

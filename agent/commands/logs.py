@@ -46,22 +46,54 @@ def rotate(ctx: click.Context, dry_run: bool, service: str | None, force: bool) 
     Exit 0 when every file is handled (a missing file is only reported), 1 when a step
     failed (see the logrotate.failed events), 75 when another run holds the lock.
     """
-    from agent.logrotate.apply import run_rotation
+    from agent.logrotate.apply import (
+        RotationReport,
+        apply_rotation,
+        run_rotation,
+        service_lock_place,
+    )
     from agent.logrotate.writers import systemd_pids, systemd_signal
 
     settings = load_config(ctx)
-    targets = log_targets(settings, selected_services(settings, service))
-    if not targets:
+    names = selected_services(settings, service)
+    if not log_targets(settings, names):
         click.echo("no log_files configured; nothing to rotate")
         return
-    report = run_rotation(
-        targets,
-        state_dir=Path(settings.ragops.state_dir),
-        pids_of=systemd_pids,
-        signaller=systemd_signal,
-        force=force,
-        dry_run=dry_run,
-    )
+    report = RotationReport()
+    # Service by service, each under its own lock: the timer runs one job per service
+    # (as that service's user), and a run by hand must not collide with any of them.
+    for name in names:
+        targets = log_targets(settings, [name])
+        if not targets:
+            continue
+        place = service_lock_place(name, [policy for _, policy in targets])
+        if place is None:
+            # No log directory yet: every file is reported missing, nothing needs a lock.
+            planned = run_rotation(
+                targets,
+                lock_dir=Path(),
+                pids_of=systemd_pids,
+                signaller=systemd_signal,
+                force=force,
+                dry_run=True,
+            )
+            if not dry_run:
+                planned = apply_rotation(
+                    planned.actions, pids_of=systemd_pids, signaller=systemd_signal
+                )
+            report.merge(planned)
+            continue
+        report.merge(
+            run_rotation(
+                targets,
+                lock_dir=place[0],
+                lock_name=place[1],
+                pids_of=systemd_pids,
+                signaller=systemd_signal,
+                force=force,
+                dry_run=dry_run,
+            )
+        )
     if dry_run:
         for action in report.actions:
             click.echo(action.describe())

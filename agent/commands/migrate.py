@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -67,7 +68,7 @@ def migrate(  # noqa: PLR0917 (one parameter per click option)
     verified, 1 failed or a verify mismatch, 75 the store is in use, 78 configuration error.
     """
     from agent.config.credentials import read_credential
-    from agent.migrate.embedded import EmbeddedStore
+    from agent.migrate.reader import open_store
     from agent.migrate.run import MigrateOptions, render_summary, run_migration
     from agent.qdrant import QdrantClient
 
@@ -89,7 +90,7 @@ def migrate(  # noqa: PLR0917 (one parameter per click option)
         sample_size=verify_sample,
     )
     with (
-        EmbeddedStore.open(from_path) as store,
+        contextlib.closing(open_store(from_path)) as store,
         QdrantClient.connect(url, api_key, settings.qdrant.timeout_seconds) as qdrant,
     ):
         report = run_migration(store, qdrant, options, _progress())

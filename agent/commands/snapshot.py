@@ -183,8 +183,10 @@ def _verify_all(target: Target, snapshot_id: str | None, collection: str | None)
             click.echo(
                 f"{manifest.id}: ok ({format_bytes(manifest.size)}, sha256 {manifest.sha256[:16]})"
             )
-        except SnapshotError as exc:
-            failures.append(exc.message)
+        except RagopsError as exc:  # a missing or unreadable object fails this one only
+            failures.append(
+                exc.message if manifest.id in exc.message else f"{manifest.id}: {exc.message}"
+            )
     return failures
 
 

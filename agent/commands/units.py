@@ -16,9 +16,9 @@ if TYPE_CHECKING:
 
 def rendered_units(settings: Settings) -> dict[str, str]:
     from agent.systemd.cpuplan import plan_cpus
-    from agent.systemd.render import render_units
+    from agent.systemd.render import render_checked
 
-    return render_units(settings, plan_cpus(settings))
+    return render_checked(settings, plan_cpus(settings))
 
 
 def unit_dir_option(func: click.decorators.FC) -> click.decorators.FC:
@@ -40,10 +40,17 @@ def units() -> None:
 @click.pass_context
 def render(ctx: click.Context, out: Path) -> None:
     """Write every unit into DIR (nothing else is touched)."""
+    from agent.errors import RagopsError
     from agent.io.files import write_atomic
 
     for name, text in rendered_units(load_config(ctx)).items():
-        write_atomic(out / name, text)
+        try:
+            write_atomic(out / name, text)
+        except OSError as exc:
+            raise RagopsError(
+                f"{out / name}: cannot write: {exc.strerror or exc}; pass --out a directory "
+                "you can write"
+            ) from None
         click.echo(str(out / name))
 
 
@@ -54,8 +61,8 @@ def render(ctx: click.Context, out: Path) -> None:
     "--enable/--no-enable",
     default=True,
     show_default=True,
-    help="Enable ragops.target (the stack starts at boot) and start the snapshot and "
-    "log rotation timers.",
+    help="Enable ragops.target (the stack starts at boot) and start the snapshot timer "
+    "and each service's log rotation timer.",
 )
 @click.pass_context
 def install(ctx: click.Context, unit_dir: Path | None, no_reload: bool, enable: bool) -> None:
@@ -79,7 +86,7 @@ def install(ctx: click.Context, unit_dir: Path | None, no_reload: bool, enable: 
     elif not no_reload:
         click.echo("systemctl daemon-reload: done")
     if enable and not no_reload:
-        click.echo("enabled: " + " ".join(enable_units()))
+        click.echo("enabled: " + " ".join(enable_units(list(rendered))))
 
 
 @units.command()

@@ -17,6 +17,7 @@ from agent.errors import ConfigError
 
 if TYPE_CHECKING:
     from pydantic import ValidationError
+    from pydantic_settings import SettingsError
 
     from agent.config.models import Settings
 
@@ -95,6 +96,8 @@ def read_toml(path: Path) -> dict[str, Any]:
         raise ConfigError([f"{path}: not valid TOML: {exc}"]) from None
     except UnicodeDecodeError:
         raise ConfigError([f"{path}: not UTF-8 text"]) from None
+    except RecursionError:
+        raise ConfigError([f"{path}: not valid TOML: nested too deeply"]) from None
     except OSError as exc:
         raise ConfigError([f"{path}: cannot be read: {exc.strerror or exc}"]) from None
 
@@ -102,6 +105,7 @@ def read_toml(path: Path) -> dict[str, Any]:
 def settings_from_data(data: Mapping[str, Any], source: str) -> Settings:
     """Validate already-parsed data; raises ConfigError listing every problem."""
     from pydantic import ValidationError
+    from pydantic_settings import SettingsError
 
     from agent.config.models import Settings
 
@@ -110,11 +114,29 @@ def settings_from_data(data: Mapping[str, Any], source: str) -> Settings:
     except ValidationError as exc:
         problems = problems_from_validation(exc)
         raise ConfigError([f"{source}: at '{loc}': {msg}" for loc, msg in problems]) from None
+    except SettingsError as exc:
+        raise ConfigError([environment_problem(exc)]) from None
     refs = reference_problems(settings)
     if refs:
         raise ConfigError([f"{source}: at '{loc}': {msg}" for loc, msg in refs])
     settings._source = source
     return settings
+
+
+def environment_problem(exc: SettingsError) -> str:
+    """pydantic-settings' complaint about a RAGOPS_* value that is not the JSON a table or
+    list needs -> one line naming the variable(s)."""
+    match = re.search(r'field "([^"]+)"', str(exc))
+    field = match.group(1) if match else ""
+    prefix = f"RAGOPS_{field.upper()}"
+    names = sorted(
+        n for n in os.environ if n.upper() == prefix or n.upper().startswith(prefix + "__")
+    )
+    shown = ", ".join(names) or prefix
+    return (
+        f"environment: {shown}: not a valid value for [{field}]; a table or list needs JSON "
+        "such as '{\"key\": 1}' or '[1, 2]'"
+    )
 
 
 def load_settings(explicit: str | os.PathLike[str] | None = None) -> Settings:

@@ -13,6 +13,7 @@ from typing import Annotated, Literal
 from pydantic import (
     AfterValidator,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     PrivateAttr,
@@ -23,7 +24,14 @@ from pydantic import (
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from agent.config.loading import DEFAULT_CONFIG_PATH, DEFAULT_RUN_DIR
-from agent.systemd.syntax import check_cpu_list, check_plain_value
+from agent.systemd.calendar import check_calendar
+from agent.systemd.syntax import (
+    check_bare_value,
+    check_cpu_list,
+    check_memory_limit,
+    check_plain_value,
+    check_unit_path,
+)
 
 # Unit names are "ragops-<name>.service"; keep the part conservative so it never needs
 # escaping and can never spell a path or collide with ragops' own units.
@@ -52,7 +60,7 @@ def parse_duration(value: str) -> float:
 
 
 def _absolute(value: str) -> str:
-    check_plain_value(value)
+    check_unit_path(value)
     if not value.startswith("/"):
         raise ValueError(f"{value!r} must be an absolute path")
     if re.search(r"\s", value):
@@ -68,6 +76,30 @@ def _plain(value: str) -> str:
     return value
 
 
+def _bare(value: str) -> str:
+    check_bare_value(value)
+    return value
+
+
+def _calendar(value: str) -> str:
+    check_bare_value(value)
+    check_calendar(value)
+    return value
+
+
+def _memory_limit(value: str) -> str:
+    check_memory_limit(value)
+    return value
+
+
+def _not_bool(value: object) -> object:
+    # pydantic's lax mode reads true as 1; a number field takes numbers (or, from the
+    # environment, their text), never a boolean.
+    if isinstance(value, bool):
+        raise ValueError(f"{str(value).lower()} is a boolean; write a number")
+    return value
+
+
 def _size(value: str) -> str:
     parse_size(value)
     return value
@@ -80,18 +112,23 @@ def _duration(value: str) -> str:
 
 AbsPath = Annotated[str, AfterValidator(_absolute)]
 Plain = Annotated[str, AfterValidator(_plain)]
+Bare = Annotated[str, AfterValidator(_bare)]
+Calendar = Annotated[str, AfterValidator(_calendar)]
+MemoryLimit = Annotated[str, AfterValidator(_memory_limit)]
+Int = Annotated[int, BeforeValidator(_not_bool)]
+Float = Annotated[float, BeforeValidator(_not_bool)]
 Size = Annotated[str, AfterValidator(_size)]
 Duration = Annotated[str, AfterValidator(_duration)]
 ServiceName = Annotated[str, StringConstraints(pattern=SERVICE_NAME_RE)]
 CredentialName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")]
 EnvName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")]
 UserName = Annotated[str, StringConstraints(pattern=r"^[a-z_][a-z0-9_-]{0,31}$")]
-PositiveSeconds = Annotated[float, Field(gt=0, le=86400 * 7)]
+PositiveSeconds = Annotated[Float, Field(gt=0, le=86400 * 7)]
 
 
 class _Model(BaseModel):
     # Unknown keys are typos more often than not: reject them with their path.
-    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+    model_config = ConfigDict(extra="forbid", validate_assignment=True, allow_inf_nan=False)
 
 
 class HealthSettings(_Model):
@@ -99,19 +136,19 @@ class HealthSettings(_Model):
 
     type: Literal["http", "tcp", "exec", "none"] = "none"
     url: Plain | None = None
-    expect_status: list[Annotated[int, Field(ge=100, le=599)]] = Field(
+    expect_status: list[Annotated[Int, Field(ge=100, le=599)]] = Field(
         default_factory=lambda: [200], min_length=1
     )
     header: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9-]{1,64}$")] | None = None
     header_credential: CredentialName | None = None
     host: Plain = "127.0.0.1"
-    port: Annotated[int, Field(ge=1, le=65535)] | None = None
+    port: Annotated[Int, Field(ge=1, le=65535)] | None = None
     argv: list[Plain] = Field(default_factory=list)
     interval_seconds: PositiveSeconds = 5.0
     timeout_seconds: PositiveSeconds = 5.0
-    failure_threshold: Annotated[int, Field(ge=1, le=1000)] = 3
-    start_grace_seconds: Annotated[float, Field(ge=0, le=86400)] = 30.0
-    restart_limit: Annotated[int, Field(ge=0, le=1000)] = 3
+    failure_threshold: Annotated[Int, Field(ge=1, le=1000)] = 3
+    start_grace_seconds: Annotated[Float, Field(ge=0, le=86400)] = 30.0
+    restart_limit: Annotated[Int, Field(ge=0, le=1000)] = 3
     restart_window_seconds: PositiveSeconds = 600.0
 
     @field_validator("url")
@@ -140,7 +177,7 @@ class LogFileSettings(_Model):
     path: AbsPath
     max_size: Size = "100M"
     max_age: Duration = "14d"
-    keep: Annotated[int, Field(ge=0, le=10000)] = 7
+    keep: Annotated[Int, Field(ge=0, le=10000)] = 7
     compress: bool = True
     reopen: Literal["signal", "copytruncate", "none"] = "signal"
     signal: Annotated[str, StringConstraints(pattern=r"^(SIG)?[A-Z0-9]{2,8}$")] = "HUP"
@@ -159,7 +196,7 @@ class LogFileSettings(_Model):
 class ServiceSettings(_Model):
     """One service of the stack: a ``ragops-<name>.service`` unit."""
 
-    description: Plain = ""
+    description: Bare = ""
     exec: list[Plain] = Field(min_length=1)
     user: UserName = "ragops"
     group: UserName | None = None
@@ -169,23 +206,21 @@ class ServiceSettings(_Model):
     credentials: dict[CredentialName, AbsPath] = Field(default_factory=dict)
     cpus: Plain | None = None
     cpu_group: ServiceName | None = None
-    core_weight: Annotated[float, Field(gt=0, le=1000)] = 1.0
-    cpu_weight: Annotated[int, Field(ge=1, le=10000)] = 100
-    memory_max: Annotated[str, StringConstraints(pattern=r"^(\d+[KMGT]?|\d{1,2}%|infinity)$")] | (
-        None
-    ) = None
+    core_weight: Annotated[Float, Field(gt=0, le=1000)] = 1.0
+    cpu_weight: Annotated[Int, Field(ge=1, le=10000)] = 100
+    memory_max: MemoryLimit | None = None
     after: list[ServiceName] = Field(default_factory=list)
     depends_on: list[ServiceName] = Field(default_factory=list)
     restart: Literal["on-failure", "always"] = "on-failure"
-    restart_sec: Annotated[float, Field(ge=0, le=3600)] = 5.0
+    restart_sec: Annotated[Float, Field(ge=0, le=3600)] = 5.0
     start_timeout_seconds: PositiveSeconds = 90.0
     stop_timeout_seconds: PositiveSeconds = 30.0
-    start_limit_burst: Annotated[int, Field(ge=1, le=1000)] = 5
+    start_limit_burst: Annotated[Int, Field(ge=1, le=1000)] = 5
     start_limit_interval_seconds: PositiveSeconds = 300.0
     data_paths: list[AbsPath] = Field(default_factory=list)
     memory_deny_write_execute: bool = True
-    log_rate_limit_interval_seconds: Annotated[int, Field(ge=0, le=86400)] = 30
-    log_rate_limit_burst: Annotated[int, Field(ge=0, le=10_000_000)] = 10000
+    log_rate_limit_interval_seconds: Annotated[Int, Field(ge=0, le=86400)] = 30
+    log_rate_limit_burst: Annotated[Int, Field(ge=0, le=10_000_000)] = 10000
     health: HealthSettings = Field(default_factory=HealthSettings)
     log_files: list[LogFileSettings] = Field(default_factory=list)
 
@@ -205,7 +240,7 @@ class ServiceSettings(_Model):
 
 
 class CpuSettings(_Model):
-    cores: Literal["auto"] | Annotated[int, Field(ge=1, le=4096)] = "auto"
+    cores: Literal["auto"] | Annotated[Int, Field(ge=1, le=4096)] = "auto"
     ragops_with: ServiceName | None = None
 
 
@@ -231,7 +266,7 @@ class QdrantSettings(_Model):
 
 
 class AgentSettings(_Model):
-    watchdog_seconds: Annotated[int, Field(ge=2, le=3600)] = 30
+    watchdog_seconds: Annotated[Int, Field(ge=2, le=3600)] = 30
     metrics_listen: Plain | None = "127.0.0.1:9464"
     log_format: Literal["auto", "json", "console"] = "auto"
     log_level: Literal["debug", "info", "warning", "error"] = "info"
@@ -254,7 +289,7 @@ class S3Settings(_Model):
     allow_http: bool = False
     access_key_id_file: AbsPath | None = None
     secret_access_key_file: AbsPath | None = None
-    max_retries: Annotated[int, Field(ge=0, le=100)] = 10
+    max_retries: Annotated[Int, Field(ge=0, le=100)] = 10
     retry_timeout_seconds: PositiveSeconds = 180.0
     # ragops already hashes every snapshot byte (SHA-256, kept in the signed manifest and
     # checked by verify and restore); hashing each part again for SigV4 costs ~1.1 s of
@@ -264,20 +299,20 @@ class S3Settings(_Model):
 
 
 class RetentionSettings(_Model):
-    keep_last: Annotated[int, Field(ge=0)] = 7
-    keep_daily: Annotated[int, Field(ge=0)] = 7
-    keep_weekly: Annotated[int, Field(ge=0)] = 4
-    keep_monthly: Annotated[int, Field(ge=0)] = 6
-    orphan_grace_hours: Annotated[float, Field(ge=0)] = 24.0
+    keep_last: Annotated[Int, Field(ge=0, le=100_000)] = 7
+    keep_daily: Annotated[Int, Field(ge=0, le=100_000)] = 7
+    keep_weekly: Annotated[Int, Field(ge=0, le=100_000)] = 4
+    keep_monthly: Annotated[Int, Field(ge=0, le=100_000)] = 6
+    orphan_grace_hours: Annotated[Float, Field(ge=0, le=24 * 366 * 10)] = 24.0
 
 
 class SnapshotSettings(_Model):
-    target: Plain = "file:///var/backups/ragops"
+    target: Bare = "file:///var/backups/ragops"
     collections: list[Plain] = Field(default_factory=list)
-    on_calendar: Plain = "daily"
-    randomized_delay_seconds: Annotated[int, Field(ge=0, le=86400)] = 1800
-    part_size_mib: Annotated[int, Field(ge=5, le=512)] = 8
-    concurrency: Annotated[int, Field(ge=1, le=64)] = 4
+    on_calendar: Calendar = "daily"
+    randomized_delay_seconds: Annotated[Int, Field(ge=0, le=86400)] = 1800
+    part_size_mib: Annotated[Int, Field(ge=5, le=512)] = 8
+    concurrency: Annotated[Int, Field(ge=1, le=64)] = 4
     timeout_seconds: PositiveSeconds = 3600.0
     s3: S3Settings = Field(default_factory=S3Settings)
     retention: RetentionSettings = Field(default_factory=RetentionSettings)
@@ -289,12 +324,16 @@ class SnapshotSettings(_Model):
             raise ValueError(
                 f"{value!r} is not a target: use file:///absolute/dir or s3://bucket/prefix"
             )
+        if value.startswith("file://"):
+            _absolute(value.removeprefix("file://"))  # it goes into ReadWritePaths=
+        else:
+            check_unit_path(value)
         return value
 
 
 class LogrotateSettings(_Model):
-    on_calendar: Plain = "hourly"
-    randomized_delay_seconds: Annotated[int, Field(ge=0, le=86400)] = 120
+    on_calendar: Calendar = "hourly"
+    randomized_delay_seconds: Annotated[Int, Field(ge=0, le=86400)] = 120
 
 
 NotifyEvent = Literal[
@@ -354,6 +393,7 @@ class Settings(BaseSettings):
         env_nested_delimiter="__",
         extra="forbid",
         validate_assignment=True,
+        allow_inf_nan=False,
     )
 
     ragops: GeneralSettings = Field(default_factory=GeneralSettings)

@@ -36,6 +36,7 @@ from agent.daemon.probes import run_probe
 from agent.daemon.specs import build_services
 from agent.daemon.statefile import (
     DEBUG_HANG_FILE,
+    OnceOnly,
     read_state,
     render_service_rows,
     render_state,
@@ -97,6 +98,7 @@ class Agent:
         self.last_unit_error = ""
         self.resources = resources.ResourceTracker(RESOURCE_SECONDS)
         self.metrics: MetricsServer | None = None
+        self.report_bad_state = OnceOnly(log, "agent.state_file.value_ignored")
         self.client: httpx.AsyncClient | None = None
         self.client_tls = False
         self.started_wall = time.time()

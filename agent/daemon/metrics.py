@@ -97,7 +97,7 @@ def render_round(agent: Agent, now: float, wall: float) -> str:
     )
     recorded = read_snapshot_figures(agent.state_dir)
     snapshots = snapshot_figures_of(recorded, view.snapshot_schedule_seconds)
-    success = read_snapshot_success(agent.state_dir)
+    success = read_snapshot_success(agent.state_dir, agent.report_bad_state)
     return render_metrics(figures, success, agent.rounds, wall, snapshots)
 
 
@@ -271,15 +271,37 @@ def _number(value: float) -> str:
     return repr(float(value)) if value != int(value) else str(int(value))
 
 
-class MetricsServer:
-    """GET /metrics on a loopback address; anything else is 404."""
+MAX_CONNECTIONS = 16
+READ_TIMEOUT_SECONDS = 2.0
+WRITE_TIMEOUT_SECONDS = 2.0
 
-    def __init__(self, listen: str) -> None:
+
+class MetricsServer:
+    """GET /metrics on a loopback address; anything else is 404.
+
+    Any local user can connect: at most ``max_connections`` are served at once (one more is
+    closed as soon as it is accepted) and each gets short read and write timeouts, so idle
+    connections cannot use up the agent's descriptors and starve its probes.
+    """
+
+    def __init__(
+        self,
+        listen: str,
+        *,
+        max_connections: int = MAX_CONNECTIONS,
+        read_timeout: float = READ_TIMEOUT_SECONDS,
+        write_timeout: float = WRITE_TIMEOUT_SECONDS,
+    ) -> None:
         host, _, port = listen.rpartition(":")
         self.host = host.strip("[]")
         self.port = int(port)
         self.text = "# no round completed yet\n"
         self.server: asyncio.Server | None = None
+        self.max_connections = max_connections
+        self.read_timeout = read_timeout
+        self.write_timeout = write_timeout
+        self.active = 0
+        self.refused = 0
 
     async def start(self) -> None:
         self.server = await asyncio.start_server(self._handle, self.host, self.port)
@@ -297,8 +319,21 @@ class MetricsServer:
             self.server = None
 
     async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        if self.active >= self.max_connections:
+            self.refused += 1
+            if self.refused == 1 or self.refused % 1000 == 0:
+                log.warning("metrics.connections.refused", refused=self.refused)
+            writer.transport.abort()  # no lingering: the descriptor is free at once
+            return
+        self.active += 1
         try:
-            request = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 5.0)
+            await self._serve(reader, writer)
+        finally:
+            self.active -= 1
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            request = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), self.read_timeout)
             path = request.split(b" ", 2)[1] if request.count(b" ") >= 2 else b""
             if path.split(b"?")[0] == b"/metrics":
                 body = self.text.encode()
@@ -308,10 +343,11 @@ class MetricsServer:
                 head = "HTTP/1.1 404 Not Found\r\nContent-Type: text/plain\r\n"
             head += f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n"
             writer.write(head.encode() + body)
-            await asyncio.wait_for(writer.drain(), 5.0)
+            await asyncio.wait_for(writer.drain(), self.write_timeout)
+            writer.close()
+            await asyncio.wait_for(writer.wait_closed(), self.write_timeout)
         except (TimeoutError, OSError, asyncio.IncompleteReadError, asyncio.LimitOverrunError):
             pass
         finally:
-            writer.close()
-            with contextlib.suppress(Exception):
-                await asyncio.wait_for(writer.wait_closed(), 1.0)
+            # A peer that stopped reading must not keep the socket open past the timeouts.
+            writer.transport.abort()

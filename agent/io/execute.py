@@ -33,6 +33,9 @@ def run(argv: list[str], *, timeout: float = 60.0, check: bool = True) -> Result
         raise CommandError(f"{argv[0]}: command not found; is it installed?") from None
     except subprocess.TimeoutExpired:
         raise CommandError(f"{' '.join(argv)}: no answer within {timeout:g}s") from None
+    except OSError as exc:
+        # Out of descriptors or processes, not executable...: the action failed, no crash.
+        raise CommandError(_cannot_run(argv, exc)) from None
     result = Result(tuple(argv), proc.returncode, proc.stdout, proc.stderr)
     log.debug("command.finished", argv=argv, returncode=proc.returncode)
     if check and not result.ok:
@@ -58,6 +61,8 @@ def count_output(argv: list[str], *, timeout: float = 120.0) -> tuple[int, int]:
         proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
     except FileNotFoundError:
         raise CommandError(f"{argv[0]}: command not found; is it installed?") from None
+    except OSError as exc:
+        raise CommandError(_cannot_run(argv, exc)) from None
     timer = threading.Timer(timeout, proc.kill)
     timer.start()
     size = lines = 0
@@ -96,8 +101,9 @@ async def run_async(argv: list[str], *, timeout: float) -> Result:
             stderr=asyncio.subprocess.PIPE,
             start_new_session=True,
         )
-    except (FileNotFoundError, PermissionError) as exc:
-        raise CommandError(f"{argv[0]}: cannot run: {exc.strerror}") from None
+    except OSError as exc:
+        # Not found, not executable, out of descriptors (EMFILE) or processes (EAGAIN).
+        raise CommandError(_cannot_run(argv, exc)) from None
     try:
         out, err = await asyncio.wait_for(proc.communicate(), timeout)
     except TimeoutError:
@@ -108,6 +114,9 @@ async def run_async(argv: list[str], *, timeout: float) -> Result:
     except asyncio.CancelledError:
         kill_group(proc.pid)
         raise
+    except OSError as exc:
+        kill_group(proc.pid)
+        raise CommandError(_cannot_run(argv, exc)) from None
     code = proc.returncode if proc.returncode is not None else -1
     log.debug("command.finished", argv=argv, returncode=code)
     return Result(tuple(argv), code, out.decode(errors="replace"), err.decode(errors="replace"))
@@ -130,3 +139,9 @@ def spawn(argv: list[str], *, env: dict[str, str] | None = None) -> subprocess.P
         return subprocess.Popen(argv, stdin=subprocess.DEVNULL, start_new_session=True, env=env)
     except FileNotFoundError:
         raise CommandError(f"{argv[0]}: command not found; is it installed?") from None
+    except OSError as exc:
+        raise CommandError(_cannot_run(argv, exc)) from None
+
+
+def _cannot_run(argv: list[str], exc: OSError) -> str:
+    return f"{argv[0]}: cannot run: {exc.strerror or exc}"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import fcntl
 import os
 import time
@@ -10,16 +11,22 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from agent.errors import LockedError, RagopsError
+from agent.io.files import UnsafePathError, open_directory, open_nofollow
 
 
 @contextlib.contextmanager
 def hold_lock(path: Path, job: str, wait_seconds: float = 0.0) -> Iterator[None]:
     """Hold ``path`` exclusively; after ``wait_seconds`` (default: at once) raise
-    LockedError (exit 75) naming the pid that holds it."""
+    LockedError (exit 75) naming the pid that holds it.
+
+    The state directory belongs to the ``ragops`` user: the lock is opened there without
+    following a link, and only a file this call created is given to the directory's owner.
+    """
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
-        share_with_directory_owner(fd, path.parent)
+        fd = open_lock_file(path)
+    except UnsafePathError:
+        raise
     except PermissionError:
         raise RagopsError(f"{path}: permission denied; run as root or as the ragops user") from None
     except OSError as exc:
@@ -44,11 +51,34 @@ def hold_lock(path: Path, job: str, wait_seconds: float = 0.0) -> Iterator[None]
         os.close(fd)
 
 
-def share_with_directory_owner(fd: int, directory: Path) -> None:
+def open_lock_file(path: Path) -> int:
+    """The lock's descriptor: an existing plain file as it is, else a new one (O_EXCL)."""
+    with open_directory(path.parent) as dir_fd:
+        for _ in range(3):
+            try:
+                return open_nofollow(path.name, os.O_RDWR, dir_fd=dir_fd, display=path)
+            except FileNotFoundError:
+                pass
+            try:
+                fd = open_nofollow(
+                    path.name,
+                    os.O_RDWR | os.O_CREAT | os.O_EXCL,
+                    dir_fd=dir_fd,
+                    display=path,
+                    mode=0o644,
+                )
+            except FileExistsError:
+                continue  # another run created it in between: open that one
+            share_with_directory_owner(fd, dir_fd)
+            return fd
+    raise OSError(errno.EAGAIN, "the lock file keeps appearing and vanishing", str(path))
+
+
+def share_with_directory_owner(fd: int, dir_fd: int) -> None:
     """A lock file root creates by hand (``sudo ragops snapshot create``) goes to the
     directory's owner, so the timer's run as that user can still open it."""
     if os.geteuid() != 0:
         return
-    owner = os.stat(directory)
+    owner = os.fstat(dir_fd)
     if os.fstat(fd).st_uid != owner.st_uid:
         os.fchown(fd, owner.st_uid, owner.st_gid)

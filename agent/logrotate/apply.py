@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import stat
 import time
 from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager as ContextManager
@@ -20,9 +21,15 @@ import structlog
 
 from agent.config.models import LogFileSettings
 from agent.errors import RagopsError
-from agent.io.files import fsync_directory
+from agent.io.files import UnsafePathError, symlink_refused
 from agent.io.lock import hold_lock
-from agent.logrotate.archive import COMPRESS_LEVEL, compress_file, copy_truncate, rename_noreplace
+from agent.logrotate.archive import (
+    COMPRESS_LEVEL,
+    compress_file,
+    copy_truncate,
+    rename_rotated,
+    unlink_rotated,
+)
 from agent.logrotate.plan import (
     GZ_SUFFIX,
     Action,
@@ -52,6 +59,15 @@ class RotationReport:
     deferred: int = 0
     failed: int = 0
 
+    def merge(self, other: RotationReport) -> None:
+        self.actions += other.actions
+        self.rotated += other.rotated
+        self.compressed += other.compressed
+        self.deleted += other.deleted
+        self.missing += other.missing
+        self.deferred += other.deferred
+        self.failed += other.failed
+
     def as_dict(self) -> dict[str, int]:
         return {
             "rotated": self.rotated,
@@ -68,7 +84,10 @@ def observe(service: str, policy: LogFileSettings) -> LogFileState:
     path = Path(policy.path)
     base = path.name
     try:
-        st = path.stat()
+        # Not followed: a link in the service's own directory is refused, not rotated.
+        st = path.lstat()
+        if stat.S_ISLNK(st.st_mode):
+            return LogFileState(service, str(path), error=symlink_refused(path).message)
         size: int | None = st.st_size
         mtime: float | None = st.st_mtime
     except FileNotFoundError:
@@ -96,17 +115,33 @@ def observe(service: str, policy: LogFileSettings) -> LogFileState:
     return LogFileState(service, str(path), size, mtime, tuple(rotated), tuple(sorted(temps)))
 
 
-def rotation_lock(state_dir: Path, wait_seconds: float = LOCK_WAIT_SECONDS) -> ContextManager[None]:
+def rotation_lock(
+    lock_dir: Path, wait_seconds: float = LOCK_WAIT_SECONDS, name: str = LOCK_NAME
+) -> ContextManager[None]:
     """One rotation at a time. A second run waits up to ``wait_seconds``, then raises
     LockedError (exit 75): the run holding the lock does the work, and the next timer run
     picks up anything left."""
-    return hold_lock(state_dir / LOCK_NAME, "'ragops logs rotate'", wait_seconds)
+    return hold_lock(lock_dir / name, "'ragops logs rotate'", wait_seconds)
+
+
+def service_lock_place(
+    service: str, policies: Sequence[LogFileSettings]
+) -> tuple[Path, str] | None:
+    """Where one service's rotations serialize: beside its first log file whose directory
+    exists, a directory its own user (the rotation job's user) can write, unlike ragops'
+    state directory. None when no directory exists yet: then there is nothing to rotate."""
+    for policy in policies:
+        directory = Path(policy.path).parent
+        if directory.is_dir():
+            return directory, f"ragops-logrotate-{service}.lock"
+    return None
 
 
 def run_rotation(
     targets: Sequence[tuple[str, LogFileSettings]],
     *,
-    state_dir: Path,
+    lock_dir: Path,
+    lock_name: str = LOCK_NAME,
     pids_of: PidsOf,
     signaller: Signaller,
     force: bool = False,
@@ -119,7 +154,7 @@ def run_rotation(
     if dry_run:
         states = [(observe(service, policy), policy) for service, policy in targets]
         return RotationReport(actions=plan_rotation(states, now or time.time(), force=force))
-    with rotation_lock(state_dir, lock_wait_seconds):
+    with rotation_lock(lock_dir, lock_wait_seconds, lock_name):
         # Observe only once the lock is ours: the previous run may just have changed things.
         states = [(observe(service, policy), policy) for service, policy in targets]
         actions = plan_rotation(states, now or time.time(), force=force)
@@ -171,6 +206,11 @@ class _Applier:
         except HoldersUnknown as exc:
             self.unsafe.add(action.path)
             self.fail(action, exc.message)
+        except UnsafePathError as exc:
+            self.unsafe.add(action.path)
+            if action.kind in ("rename", "copytruncate"):
+                self.unsafe.add(action.target)
+            self.fail(action, exc.message)
 
     def fail(self, action: Action, reason: str) -> None:
         self.report.failed += 1
@@ -196,8 +236,7 @@ class _Applier:
         self.fail(action, action.reason)
 
     def _rename(self, action: Action) -> None:
-        rename_noreplace(action.path, action.target)
-        fsync_directory(Path(action.target).parent)
+        rename_rotated(action.path, action.target)
         self.report.rotated += 1
         log.info(
             "logrotate.file.rotated",
@@ -266,7 +305,7 @@ class _Applier:
         if self.deferred(action):
             return
         with contextlib.suppress(FileNotFoundError):
-            os.unlink(action.path)
+            unlink_rotated(action.path)
         self.report.deleted += 1
         log.info(
             "logrotate.file.deleted", service=action.service, path=action.path, reason=action.reason
@@ -330,7 +369,7 @@ class _Applier:
 
 def _identity(path: str) -> tuple[int, int] | None:
     try:
-        st = os.stat(path)
+        st = os.lstat(path)
     except FileNotFoundError:
         return None
     return st.st_dev, st.st_ino

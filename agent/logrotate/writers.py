@@ -6,6 +6,9 @@ The rotation shell takes these as two injectable callables, so that a host witho
 
 - ``PidsOf``: service name -> the pids of its unit (here: the unit's cgroup).
 - ``Signaller``: (service, signal name without "SIG", "main"|"all") -> None.
+
+Both work as the service's own user, which is what the rotation job runs as: the cgroup's
+process list is world-readable, /proc/<pid>/fd and kill(2) need the same uid.
 """
 
 from __future__ import annotations
@@ -76,11 +79,54 @@ def process_tree(pid: int) -> list[int]:
         return []
 
 
-def systemd_signal(service: str, signal: str, kill_whom: str) -> None:
-    """``systemctl kill -s SIG --kill-whom=main|all ragops-<service>.service``."""
+def unit_main_pid(service: str) -> int:
     from agent.io.execute import systemctl
 
-    systemctl("kill", "-s", signal, f"--kill-whom={kill_whom}", unit_name(service), timeout=30.0)
+    shown = systemctl("show", "-p", "MainPID", "--value", unit_name(service), timeout=30.0)
+    try:
+        return int(shown.stdout.strip() or 0)
+    except ValueError:
+        return 0
+
+
+def systemd_signal(service: str, signal: str, kill_whom: str) -> None:
+    """Send SIG<signal> to the unit's main process, or to every process of its cgroup.
+
+    Not ``systemctl kill``: the rotation job runs as the service's own user, so the kernel
+    lets it signal exactly that user's processes and nothing else, and no polkit rule has
+    to grant a signal right (a rule cannot tie a user to the units that run as it).
+    """
+    pids = systemd_pids(service) if kill_whom == "all" else [unit_main_pid(service)]
+    signal_pids([p for p in pids if p > 0], signal)
+
+
+def signal_pids(pids: Iterable[int], signal: str) -> int:
+    """Signal every pid; one that exited meanwhile is skipped. Returns how many were
+    signalled; PermissionError (a process of another user) stops it as a failure."""
+    import signal as signals
+
+    try:
+        number = signals.Signals["SIG" + signal.removeprefix("SIG")]
+    except KeyError:
+        raise RagopsError(
+            f"SIG{signal.removeprefix('SIG')} is not a signal on this system"
+        ) from None
+    sent = 0
+    for pid in pids:
+        if pid == os.getpid():
+            continue
+        try:
+            os.kill(pid, number)
+            sent += 1
+        except ProcessLookupError:
+            continue
+        except PermissionError:
+            raise RagopsError(
+                f"may not signal pid {pid}: it runs as another user than this rotation job"
+            ) from None
+    if not sent:
+        raise RagopsError("no process to signal: the unit is not running")
+    return sent
 
 
 def holders(pids: Iterable[int], device: int, inode: int) -> list[int]:
@@ -100,7 +146,7 @@ def holders(pids: Iterable[int], device: int, inode: int) -> list[int]:
             continue
         except PermissionError:
             raise HoldersUnknown(
-                f"cannot read {fd_dir}: ragops logs rotate needs root with CAP_SYS_PTRACE"
+                f"cannot read {fd_dir}: run ragops logs rotate as the service's user (or root)"
             ) from None
         for fd in fds:
             try:

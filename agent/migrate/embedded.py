@@ -9,9 +9,12 @@ so memory stays bounded by the batch size and a batch is named by the last ``row
 (``INSERT OR REPLACE`` gives a rewritten point a new, higher rowid, so reading in rowid order
 replays writes in order and the newest copy of a point wins).
 
-The points are unpickled with a restricted unpickler that maps qdrant-client's model classes to
-a plain attribute holder: no qdrant-client import (about 1 s and 60 MiB), no dependence on the
-installed qdrant-client version, and no arbitrary class from the file is instantiated.
+The store belongs to the API's user, so its pickles are untrusted: they are read by
+``agent.migrate.unpickling``, which resolves no global of the file at all. qdrant-client's
+model classes become a plain attribute holder (no qdrant-client import, about 1 s and 60 MiB,
+and no dependence on its version), a few plain builtins are allowed by exact name, and numpy
+arrays of plain numbers are rebuilt by our own code from their bytes; anything else stops the
+read with "not a qdrant-client store" and the row.
 """
 
 from __future__ import annotations
@@ -19,7 +22,6 @@ from __future__ import annotations
 import base64
 import contextlib
 import fcntl
-import io
 import json
 import os
 import pickle
@@ -32,7 +34,8 @@ from pathlib import Path
 from typing import IO, Any
 
 from agent.errors import LockedError, RagopsError
-from agent.migrate.arrays import numpy_global
+from agent.io.files import UnsafePathError, open_directory, open_nofollow, read_text_or_none
+from agent.migrate.unpickling import Frozen, restricted_load
 
 META_FILE = "meta.json"
 LOCK_FILE = ".lock"
@@ -60,37 +63,19 @@ class PointBatch:
     points: list[JsonPoint]
 
 
-class _Model:
+class _Model(metaclass=Frozen):
     """Stands in for any pickled pydantic model of qdrant-client (v1 or v2 pickles)."""
 
     def __setstate__(self, state: Any) -> None:
         fields = state.get("__dict__", state) if isinstance(state, dict) else {}
+        if not isinstance(fields, dict):
+            raise pickle.UnpicklingError("a model's state is not a mapping")
         self.__dict__.update(fields)
-
-
-class _PointUnpickler(pickle.Unpickler):
-    # Builtins the pickles need; everything from qdrant_client becomes a _Model; numpy's
-    # arrays and scalars (older qdrant-client versions stored vectors as arrays) are read by
-    # agent/migrate/arrays.py, without numpy.
-    _SAFE_BUILTINS = frozenset({"list", "dict", "set", "frozenset", "tuple", "int", "float"})
-
-    def find_class(self, module: str, name: str) -> Any:
-        if module.startswith("qdrant_client."):
-            return _Model
-        if module == "builtins" and name in self._SAFE_BUILTINS:
-            return super().find_class(module, name)
-        if module.split(".", maxsplit=1)[0] == "numpy":
-            found = numpy_global(module, name)
-            if found is not None:
-                return found
-        elif module in ("copyreg", "_codecs"):
-            return super().find_class(module, name)
-        raise pickle.UnpicklingError(f"unexpected class {module}.{name} in a stored point")
 
 
 def unpickle_point(blob: bytes) -> JsonPoint:
     """One stored row -> a point in the REST API's JSON shape."""
-    obj = _PointUnpickler(io.BytesIO(blob)).load()
+    obj = restricted_load(blob, _Model)
     fields = obj.__dict__ if isinstance(obj, _Model) else obj
     if not isinstance(fields, dict) or "id" not in fields:
         raise pickle.UnpicklingError("a stored point has no id")
@@ -252,9 +237,9 @@ class EmbeddedStore:
         rows = 0
         odd: Counter[PointId] = Counter()
         canonical_odd: list[str] = []
-        for (key,) in conn.execute("SELECT id FROM points"):
+        for rowid, key in conn.execute("SELECT rowid, id FROM points"):
             rows += 1
-            point_id = normalize_id(_PointUnpickler(io.BytesIO(base64.b64decode(key))).load())
+            point_id = self._decode_id(name, rowid, key)
             canonical = _canonical_key(point_id)
             if key != canonical:
                 odd[point_id] += 1
@@ -269,19 +254,27 @@ class EmbeddedStore:
         self, name: str, batch_size: int, after_rowid: int | None = None
     ) -> Iterator[PointBatch]:
         """Points in rowid order, ``batch_size`` at a time, after ``after_rowid`` if given."""
-        conn = self._db(name)
-        if conn is None:
-            return
         last = after_rowid
         while True:
-            try:
-                rows = self._page(conn, last, batch_size)
-            except sqlite3.Error as exc:
-                raise StoreError(f"{self.root}: collection {name!r}: read failed: {exc}") from None
-            if not rows:
+            batch = self.page(name, batch_size, last)
+            if batch is None:
                 return
-            last = int(rows[-1][0])
-            yield PointBatch(last, [self._decode(name, rowid, blob) for rowid, blob in rows])
+            last = batch.last_rowid
+            yield batch
+
+    def page(self, name: str, batch_size: int, after_rowid: int | None) -> PointBatch | None:
+        """The next ``batch_size`` points after ``after_rowid``; None at the end."""
+        conn = self._db(name)
+        if conn is None:
+            return None
+        try:
+            rows = self._page(conn, after_rowid, batch_size)
+        except sqlite3.Error as exc:
+            raise StoreError(f"{self.root}: collection {name!r}: read failed: {exc}") from None
+        if not rows:
+            return None
+        points = [self._decode(name, rowid, blob) for rowid, blob in rows]
+        return PointBatch(int(rows[-1][0]), points)
 
     @staticmethod
     def _page(conn: sqlite3.Connection, last: int | None, size: int) -> list[Any]:
@@ -313,20 +306,40 @@ class EmbeddedStore:
     def _decode(self, name: str, rowid: int, blob: bytes) -> JsonPoint:
         try:
             return unpickle_point(blob)
-        except (pickle.UnpicklingError, EOFError, ValueError, TypeError, AttributeError) as exc:
-            raise StoreError(
-                f"{self.root}: collection {name!r}, row {rowid}: unreadable point: {exc}"
-            ) from None
+        except Exception as exc:  # whatever the bytes make the decoder raise
+            raise self._unreadable(name, rowid, "point", exc) from None
+
+    def _decode_id(self, name: str, rowid: int, key: Any) -> PointId:
+        try:
+            return normalize_id(restricted_load(base64.b64decode(key, validate=True)))
+        except Exception as exc:
+            raise self._unreadable(name, rowid, "point id", exc) from None
+
+    def _unreadable(self, name: str, rowid: int, what: str, exc: Exception) -> StoreError:
+        detail = str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__
+        return StoreError(
+            f"{self.root}: collection {name!r}, row {rowid}: unreadable {what} ({detail}); "
+            "not a qdrant-client store"
+        )
 
 
 def _lock_store(root: Path) -> IO[str]:
     # The same lock qdrant-client takes (portalocker uses flock on Linux): holding it keeps the
     # API from writing while we copy, and a held lock means the API is still running.
+    # The directory is the API user's: the lock is opened without following a link.
     path = root / LOCK_FILE
     try:
-        handle = path.open("a+")
+        with open_directory(root) as dir_fd:
+            fd = open_nofollow(
+                LOCK_FILE, os.O_RDWR | os.O_CREAT, dir_fd=dir_fd, display=path, mode=0o644
+            )
+        handle = os.fdopen(fd, "a+")
+    except UnsafePathError as exc:
+        raise StoreError(exc.message) from None
     except PermissionError:
         raise StoreError(f"{path}: permission denied; run as the user that owns {root}") from None
+    except OSError as exc:
+        raise StoreError(f"{path}: cannot open the lock file: {exc.strerror}") from None
     try:
         fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
@@ -340,8 +353,8 @@ def _lock_store(root: Path) -> IO[str]:
 
 def _read_meta(path: Path) -> dict[str, Any]:
     try:
-        meta = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        meta = json.loads(read_text_or_none(path) or "")
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
         raise StoreError(f"{path}: unreadable: {exc}") from None
     if not isinstance(meta, dict) or not isinstance(meta.get("collections"), dict):
         raise StoreError(f"{path}: no 'collections' object; not a qdrant-client store")

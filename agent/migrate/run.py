@@ -32,7 +32,7 @@ from agent.migrate.plan import (
 )
 
 if TYPE_CHECKING:
-    from agent.migrate.embedded import EmbeddedStore
+    from agent.migrate.reader import Store
     from agent.qdrant import QdrantClient
 
 log = structlog.get_logger("ragops.migrate")
@@ -96,7 +96,7 @@ class MigrationReport:
 
 
 def run_migration(
-    store: EmbeddedStore,
+    store: Store,
     client: QdrantClient,
     options: MigrateOptions,
     progress: MigrationProgress | None = None,
@@ -135,7 +135,7 @@ def run_migration(
 
 @dataclass
 class _Run:
-    store: EmbeddedStore
+    store: Store
     client: QdrantClient
     options: MigrateOptions
     state: MigrationState
@@ -199,7 +199,7 @@ class _Run:
 
 
 def _start_state(
-    store: EmbeddedStore, client: QdrantClient, options: MigrateOptions, state_path: Path
+    store: Store, client: QdrantClient, options: MigrateOptions, state_path: Path
 ) -> MigrationState:
     try:
         text = read_text_or_none(state_path)
@@ -243,7 +243,7 @@ def _start_state(
 
 
 def verify_collection(
-    store: EmbeddedStore,
+    store: Store,
     client: QdrantClient,
     name: str,
     sample_size: int,

@@ -213,12 +213,15 @@ def record_success(
 
 
 def _read_json(path: Path) -> dict[str, Any]:
-    text = read_text_or_none(path)
+    try:
+        text = read_text_or_none(path)
+    except (RagopsError, OSError, UnicodeDecodeError):
+        return {}  # a link or junk in its place: rewritten (the rename replaces a link)
     if not text:
         return {}
     try:
         data = json.loads(text)
-    except ValueError:
+    except (ValueError, RecursionError):
         return {}
     return data if isinstance(data, dict) else {}
 

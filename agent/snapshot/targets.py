@@ -9,6 +9,9 @@ stays visible.
 
 from __future__ import annotations
 
+import contextlib
+import errno
+import os
 import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -17,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from agent.errors import RagopsError
+from agent.io.files import UnsafePathError, open_directory, open_nofollow
 
 if TYPE_CHECKING:
     from obstore.store import ClientConfig, RetryConfig, S3Config
@@ -64,7 +68,10 @@ class Target:
         part_size: int,
         concurrency: int,
         bulk_store: Any | None = None,
+        *,
+        local_root: str | None = None,
     ) -> None:
+        self.local_root = local_root
         self.store = store
         self.bulk_store = store if bulk_store is None else bulk_store
         self.display = display
@@ -84,9 +91,38 @@ class Target:
                 raise StorageError(
                     f"snapshot.target {settings.target}: cannot use it: {describe_error(exc)}"
                 ) from None
-            return cls(store, settings.target, part_size, settings.concurrency)
+            return cls(store, settings.target, part_size, settings.concurrency, local_root=url.path)
         store, bulk = _s3_stores(settings)
         return cls(store, settings.target, part_size, settings.concurrency, bulk)
+
+    def _restrict(self, key: str, *, finished: bool) -> None:
+        """A local target's directories 0700 and objects 0600, whatever the umask: set on
+        descriptors opened without following links (obstore creates them with the umask's
+        modes). Before an upload the key's directories are made 0700 so that obstore's
+        staging file is never readable by others; after it, the object becomes 0600."""
+        if self.local_root is None:
+            return
+        *dirs, name = key.split("/")
+        try:
+            with contextlib.ExitStack() as stack:
+                dir_fd = stack.enter_context(open_directory(self.local_root))
+                shown = self.local_root.rstrip("/")
+                for part in dirs:
+                    shown += "/" + part
+                    with contextlib.suppress(FileExistsError):
+                        os.mkdir(part, 0o700, dir_fd=dir_fd)
+                    dir_fd = stack.enter_context(_subdirectory(part, dir_fd, shown))
+                    os.fchmod(dir_fd, 0o700)
+                if finished:
+                    fd = open_nofollow(name, os.O_RDONLY, dir_fd=dir_fd, display=f"{shown}/{name}")
+                    try:
+                        os.fchmod(fd, 0o600)
+                    finally:
+                        os.close(fd)
+        except UnsafePathError as exc:
+            raise StorageError(f"{self.display}: {exc.message}") from None
+        except OSError as exc:
+            raise StorageError(f"{self.display}: {key}: {exc.strerror or exc}") from None
 
     def _fail(self, action: str, key: str, exc: BaseException) -> StorageError:
         return StorageError(f"{self.display}: {action} {key}: {describe_error(exc)}")
@@ -94,8 +130,8 @@ class Target:
     def put_stream(self, key: str, chunks: Iterable[bytes]) -> None:
         """Upload everything ``chunks`` yields; an exception from it aborts the upload."""
         import obstore
-        from obstore.exceptions import BaseError
 
+        self._restrict(key, finished=False)
         try:
             obstore.put(
                 self.bulk_store,
@@ -105,7 +141,7 @@ class Target:
                 chunk_size=self.part_size,
                 max_concurrency=self.concurrency,
             )
-        except BaseError as exc:
+        except _errors() as exc:
             failed = self._fail("uploading", key, exc)
             if re.search(r"DELETE \S*uploadId=", str(exc)):
                 failed = StorageError(
@@ -114,40 +150,39 @@ class Target:
                     "AbortIncompleteMultipartUpload lifecycle rule"
                 )
             raise failed from None
+        self._restrict(key, finished=True)
 
     def put_small(self, key: str, data: bytes) -> None:
         import obstore
-        from obstore.exceptions import BaseError
 
+        self._restrict(key, finished=False)
         try:
             obstore.put(self.store, key, data, use_multipart=False)
-        except BaseError as exc:
+        except _errors() as exc:
             raise self._fail("writing", key, exc) from None
+        self._restrict(key, finished=True)
 
     def get_bytes(self, key: str) -> bytes:
         import obstore
-        from obstore.exceptions import BaseError
 
         try:
             return bytes(obstore.get(self.store, key).bytes())
-        except BaseError as exc:
+        except _errors() as exc:
             raise self._fail("reading", key, exc) from None
 
     def stream(self, key: str, chunk_size: int = 1 << 20) -> Iterator[bytes]:
         """The object's bytes in chunks, never the whole object in memory."""
         import obstore
-        from obstore.exceptions import BaseError
 
         try:
             result = obstore.get(self.store, key)
             for chunk in result.stream(min_chunk_size=chunk_size):
                 yield bytes(chunk)
-        except BaseError as exc:
+        except _errors() as exc:
             raise self._fail("reading", key, exc) from None
 
     def list_objects(self, prefix: str | None = None) -> list[ObjectInfo]:
         import obstore
-        from obstore.exceptions import BaseError
 
         found: list[ObjectInfo] = []
         try:
@@ -156,20 +191,45 @@ class Target:
                     found.append(
                         ObjectInfo(str(meta["path"]), int(meta["size"]), meta["last_modified"])
                     )
-        except BaseError as exc:
+        except _errors() as exc:
             raise self._fail("listing", prefix or "/", exc) from None
         return found
 
     def delete(self, keys: list[str]) -> None:
         import obstore
-        from obstore.exceptions import BaseError
 
         if not keys:
             return
         try:
             obstore.delete(self.store, keys)
-        except BaseError as exc:
+        except _errors() as exc:
             raise self._fail("deleting", keys[0], exc) from None
+
+
+def _errors() -> tuple[type[BaseException], ...]:
+    """What obstore raises: its own errors, and builtin ones for a missing object
+    (FileNotFoundError) or a key it cannot parse (ValueError, e.g. '..')."""
+    from obstore.exceptions import BaseError
+
+    return (BaseError, OSError, ValueError)
+
+
+@contextlib.contextmanager
+def _subdirectory(name: str, dir_fd: int, shown: str) -> Iterator[int]:
+    try:
+        fd = os.open(
+            name, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=dir_fd
+        )
+    except OSError as exc:
+        if exc.errno in (errno.ELOOP, errno.ENOTDIR):
+            raise UnsafePathError(
+                f"{shown}: not a plain directory (a link?); refusing it"
+            ) from None
+        raise
+    try:
+        yield fd
+    finally:
+        os.close(fd)
 
 
 def _s3_stores(settings: SnapshotSettings) -> tuple[Any, Any]:

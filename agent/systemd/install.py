@@ -91,12 +91,12 @@ def apply_changes(
         execute.systemctl("daemon-reload")
 
 
-TIMERS = ("ragops-snapshot.timer", "ragops-logrotate.timer")
-
-
-def enable_units() -> list[str]:
-    """Enable the target, so the stack comes back after a reboot, and start the timers.
+def enable_units(rendered: list[str]) -> list[str]:
+    """Enable the target, so the stack comes back after a reboot, and start the timers
+    (the snapshot timer and each service's log rotation timer) among ``rendered``.
     Idempotent: it also repairs enablement an admin removed by hand."""
+    timers = sorted(name for name in rendered if name.endswith(".timer"))
     execute.systemctl("enable", "--quiet", TARGET)
-    execute.systemctl("enable", "--quiet", "--now", *TIMERS)
-    return [TARGET, *TIMERS]
+    if timers:
+        execute.systemctl("enable", "--quiet", "--now", *timers)
+    return [TARGET, *timers]

@@ -5,7 +5,11 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 
-_CPU_ITEM_RE = re.compile(r"^(\d+)(?:-(\d+))?$")
+_CPU_ITEM_RE = re.compile(r"^(\d{1,20})(?:-(\d{1,20}))?$")
+# CPU indices systemd takes in CPUAffinity= (its CPU_SET is far larger; 4096 is plenty and
+# keeps a range such as 0-4000000000 from being expanded in memory).
+MAX_CPU_INDEX = 4095
+UINT64_MAX = 2**64 - 1
 # Characters that need quoting inside an argv word (systemd.service "Command lines").
 _NEEDS_QUOTE_RE = re.compile(r"[\s\"'\\;]")
 
@@ -20,6 +24,30 @@ def check_plain_value(value: str) -> None:
     for bad, name in (("\n", "a newline"), ("\r", "a carriage return"), ("\x00", "a NUL byte")):
         if bad in value:
             raise ValueError(f"{value!r} contains {name}, which cannot go into a unit file")
+    for char in value:
+        code = ord(char)
+        if (code < 0x20 and char != "\t") or code == 0x7F or 0xD800 <= code <= 0xDFFF:
+            raise ValueError(
+                f"{value!r} contains the character {char!r}, which cannot go into a unit file"
+            )
+
+
+def check_bare_value(value: str) -> None:
+    """A value placed unquoted at the end of a unit line (a path, a description, a
+    calendar): a trailing backslash would continue the line and swallow the next one."""
+    check_plain_value(value)
+    if value.rstrip().endswith("\\"):
+        raise ValueError(
+            f"{value!r} ends with a backslash, which would continue the unit file's line"
+        )
+
+
+def check_unit_path(value: str) -> None:
+    """A path in a unit setting: bare, and free of what path lists unquote or split on."""
+    check_bare_value(value)
+    for bad, name in (("\\", "a backslash"), ('"', "a double quote"), ("'", "a single quote")):
+        if bad in value:
+            raise ValueError(f"{value!r} contains {name}; use a path without it")
 
 
 def parse_cpu_list(text: str) -> list[int]:
@@ -36,6 +64,8 @@ def parse_cpu_list(text: str) -> list[int]:
         last = int(match.group(2)) if match.group(2) is not None else first
         if last < first:
             raise ValueError(f"{item!r} is a range that runs backwards")
+        if last > MAX_CPU_INDEX:
+            raise ValueError(f"{item!r} names a CPU above {MAX_CPU_INDEX}")
         cpus.update(range(first, last + 1))
     return sorted(cpus)
 
@@ -88,5 +118,49 @@ def quote_environment(name: str, value: str) -> str:
 
 def quote_path(path: str) -> str:
     """A path setting: specifiers escaped; systemd takes the rest of the line literally."""
-    check_plain_value(path)
+    check_unit_path(path)
     return escape_specifiers(path)
+
+
+def bare_value(value: str) -> str:
+    """A free-text value (Description=): specifiers escaped, no line continuation."""
+    check_bare_value(value)
+    return escape_specifiers(value)
+
+
+def format_seconds(value: float) -> str:
+    """A time span for a unit (``300s``, ``0.5s``): never an exponent, which systemd does
+    not parse, and never rounded down to 0, which would mean "no limit" to some settings."""
+    text = f"{value:g}"
+    if "e" in text:
+        text = f"{value:.3f}".rstrip("0").rstrip(".")
+    if value > 0 and float(text) == 0:
+        text = "0.001"
+    return text + "s"
+
+
+_SIZE_RE = re.compile(r"^(\d{1,20})([KMGTPE]?)$")
+_SIZE_FACTORS = {"": 1, "K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40}
+_SIZE_FACTORS |= {"P": 1 << 50, "E": 1 << 60}
+
+
+def check_memory_limit(value: str) -> None:
+    """MemoryMax= as systemd takes it: bytes with an optional K/M/G/T/P/E (1024-based)
+    from 1 to below 2^64, a percentage from 1% to 100%, or "infinity". systemd ignores
+    (with a warning) a limit outside these, leaving the service without one."""
+    if value == "infinity":
+        return
+    percent = re.fullmatch(r"(\d{1,3})%", value)
+    if percent:
+        if not 1 <= int(percent.group(1)) <= 100:
+            raise ValueError(f"{value!r} is not a percentage from 1% to 100%")
+        return
+    match = _SIZE_RE.match(value)
+    if not match:
+        raise ValueError(
+            f"{value!r} is not a memory limit: write bytes with an optional K, M, G or T, "
+            "a percentage such as 50%, or infinity"
+        )
+    size = int(match.group(1)) * _SIZE_FACTORS[match.group(2)]
+    if not 1 <= size < UINT64_MAX:
+        raise ValueError(f"{value!r} is out of systemd's range (1 byte to 16 EiB)")

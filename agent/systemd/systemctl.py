@@ -102,8 +102,11 @@ class SystemctlUnits:
     async def restart(self, unit: str) -> None:
         # try-restart: a unit stopped in the meantime (by an administrator) stays stopped.
         # --no-block: a slow stop (TimeoutStopSec) must not stall the watchdog loop.
+        # The agent is not root: systemd asks polkit, whose rule (ragops.rules) allows the
+        # agent's user exactly this verb on the stack's units; never ask for a password.
         result = await run_async(
-            ["systemctl", "try-restart", "--no-block", "--", unit], timeout=self.timeout
+            ["systemctl", "try-restart", "--no-block", "--no-ask-password", "--", unit],
+            timeout=self.timeout,
         )
         if not result.ok:
             raise CommandError(

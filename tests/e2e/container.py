@@ -30,6 +30,10 @@ ROOTFS_PACKAGES = (
     "systemd",
     "systemd-sysv",
     "dbus",
+    # A dependency of the ragops package: the container has no network to fetch it.
+    # debootstrap resolves no virtual package: libpam-systemd is polkitd's logind.
+    "polkitd",
+    "libpam-systemd",
     "python3",
     "procps",
     "util-linux",
@@ -49,7 +53,7 @@ MASKED_UNITS = (
     "prometheus.service",
 )
 # Bump when the rootfs recipe changes so a stale cache is rebuilt.
-ROOTFS_RECIPE = "2"
+ROOTFS_RECIPE = "3"
 CGROUP_ROOT = Path("/sys/fs/cgroup")
 CONTAINER_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 BOOT_TIMEOUT = 90.0
@@ -142,9 +146,10 @@ def build_rootfs(dest: Path, mirror: str) -> None:
 
 
 def recipe_digest() -> str:
-    """Part of the cache's name: branches that bump ROOTFS_RECIPE to the same number with
-    different packages never share a tarball."""
-    recipe = "\n".join([SUITE, *ROOTFS_PACKAGES, "--", *MASKED_UNITS])
+    """A short hash of what goes into the rootfs: branches that each bump ROOTFS_RECIPE
+    to the same number with different packages never share one cached tarball."""
+
+    recipe = "\n".join([SUITE, ROOTFS_RECIPE, *ROOTFS_PACKAGES, "--", *MASKED_UNITS])
     return hashlib.sha256(recipe.encode()).hexdigest()[:10]
 
 

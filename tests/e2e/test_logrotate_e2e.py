@@ -1,7 +1,8 @@
-"""Log rotation in a booted systemd: the timer-driven ``ragops logs rotate`` renames a
-stand-in service's file under /var/log/ragops, signals the unit with ``systemctl kill``,
-waits until every worker let go of the old file, compresses it; the service keeps
-writing to the new file, and no line is lost or doubled. ragops comes from the .deb.
+"""Log rotation in a booted systemd: the service's timer-driven rotation job (as the
+service's own user) renames a stand-in service's file under /var/log/ragops, signals the
+unit's processes, waits until every worker let go of the old file, compresses it; the
+service keeps writing to the new file, and no line is lost or doubled. ragops comes from
+the .deb.
 """
 
 from __future__ import annotations
@@ -21,6 +22,9 @@ pytestmark = pytest.mark.e2e
 WRITER = Path(__file__).resolve().parent.parent / "standins" / "logwriter.py"
 LOG = "/var/log/ragops/writer.log"
 STATS = "/var/log/ragops/stats"
+# The writer's own rotation job and timer (one per service with log files).
+ROTATION = "ragops-logrotate@writer.service"
+ROTATION_TIMER = "ragops-logrotate@writer.timer"
 
 CONFIG = f"""
 [ragops]
@@ -79,12 +83,12 @@ def box(module_container: Container, ragops_deb: Path) -> Iterator[Container]:
     # systemd's default AccuracySec=1min would let a 5-second schedule slip by up to a
     # minute; an admin's drop-in tightens it for the test.
     c.write_file(
-        "/etc/systemd/system/ragops-logrotate.timer.d/accuracy.conf", "[Timer]\nAccuracySec=1s\n"
+        f"/etc/systemd/system/{ROTATION_TIMER}.d/accuracy.conf", "[Timer]\nAccuracySec=1s\n"
     )
     c.run("systemctl", "daemon-reload")
-    c.run("systemctl", "restart", "ragops-logrotate.timer")
+    c.run("systemctl", "restart", ROTATION_TIMER)
     c.run("systemctl", "start", "ragops-writer.service")
-    c.run("systemctl", "start", "ragops-logrotate.timer")
+    c.run("systemctl", "start", ROTATION_TIMER)
     yield c
 
 
@@ -110,18 +114,20 @@ def test_timer_rotates_and_the_service_keeps_writing_to_the_new_file(
         wait_for(lambda: len([g for g in generations(c) if g.endswith(".gz")]) >= 2, 150,
                  "two compressed generations from the timer")  # fmt: skip
     except AssertionError:
-        journal = c.run("journalctl", "-u", "ragops-logrotate.service", "-u",
+        journal = c.run("journalctl", "-u", ROTATION, "-u",
                         "ragops-writer.service", "--no-pager", "-n", "60", check=False)  # fmt: skip
         raise AssertionError(f"files: {generations(c)}\n{journal.stdout}") from None
-    job = c.show("ragops-logrotate.service", "Result", "ExecMainStatus")
+    job = c.show(ROTATION, "Result", "ExecMainStatus")
     assert job == {"Result": "success", "ExecMainStatus": "0"}, job
+    # As the writer's own user (issue 12), not root.
+    assert c.run("systemctl", "show", "-P", "User", ROTATION).stdout.strip() == "ragops"
     events = c.run(
-        "journalctl", "-u", "ragops-logrotate.service", "-o", "cat", "--no-pager",
+        "journalctl", "-u", ROTATION, "-o", "cat", "--no-pager",
         "RAGOPS_EVENT=logrotate.reopen.confirmed",
     ).stdout  # fmt: skip
     assert "logrotate.reopen.confirmed" in events
     failures = c.run(
-        "journalctl", "-u", "ragops-logrotate.service", "-o", "cat", "--no-pager",
+        "journalctl", "-u", ROTATION, "-o", "cat", "--no-pager",
         "RAGOPS_EVENT=logrotate.failed",
     ).stdout  # fmt: skip
     assert failures.strip() == ""
@@ -143,7 +149,7 @@ def test_timer_rotates_and_the_service_keeps_writing_to_the_new_file(
              "the live file to grow")  # fmt: skip
 
     # Stop: every worker records how many lines it wrote; all are on disk exactly once.
-    c.run("systemctl", "stop", "ragops-logrotate.timer", "ragops-writer.service")
+    c.run("systemctl", "stop", ROTATION_TIMER, "ragops-writer.service")
     result = json.loads(c.run("python3", "-c", CENSUS).stdout)
     print(f"\ne2e census: {result}, generations: {len(generations(c))}")
     assert result["workers"] == 3

@@ -2,12 +2,24 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import pytest
+import structlog
 
 import agent.systemd.cpuplan
 from agent.cli import main
 from agent.errors import ExitStatus
 from tests.paths import SHIPPED_CONFIG
+
+
+@pytest.fixture(autouse=True)
+def keep_logging_config() -> Iterator[None]:
+    # main() configures structlog to print to this test's captured stderr; later tests
+    # must not log into that stream once it is closed.
+    saved = structlog.get_config()
+    yield
+    structlog.configure(**saved)
 
 
 def explode(*_args: object, **_kwargs: object) -> None:

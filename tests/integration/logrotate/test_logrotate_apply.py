@@ -41,7 +41,7 @@ def policy(path: Path, **overrides: object) -> LogFileSettings:
 def rotate(tmp_path: Path, pol: LogFileSettings, **kwargs: object) -> RotationReport:
     options: dict[str, object] = {"pids_of": no_writers, "signaller": no_signal}
     options.update(kwargs)
-    return run_rotation([("api", pol)], state_dir=tmp_path / "state", **options)  # type: ignore[arg-type]
+    return run_rotation([("api", pol)], lock_dir=tmp_path / "state", **options)  # type: ignore[arg-type]
 
 
 @pytest.fixture
@@ -152,7 +152,7 @@ SCRIPT = textwrap.dedent(
     configure("json", "info")
     {setup}
     pol = LogFileSettings(path=sys.argv[1], max_size="1K", reopen="{reopen}")
-    report = run_rotation([("api", pol)], state_dir=Path(sys.argv[2]),
+    report = run_rotation([("api", pol)], lock_dir=Path(sys.argv[2]),
                           pids_of=lambda s: [], signaller=lambda *a: None)
     print(report.failed, report.rotated, report.compressed)
     """

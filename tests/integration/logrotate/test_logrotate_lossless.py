@@ -114,7 +114,7 @@ def census(directory: Path, counts: dict[str, int]) -> Census:
 def rotate(tmp_path: Path, writer: Writer, policy: LogFileSettings) -> RotationReport:
     return run_rotation(
         [("api", policy)],
-        state_dir=tmp_path / "state",
+        lock_dir=tmp_path / "state",
         pids_of=writer.pids,
         signaller=writer.signal,
         force=True,

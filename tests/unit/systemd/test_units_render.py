@@ -64,7 +64,7 @@ def test_agent_unit_is_notify_with_watchdog_and_config_error_not_restarted() -> 
 
 def test_timers_are_persistent_and_randomized() -> None:
     units = shipped_units()
-    for timer in ("ragops-snapshot.timer", "ragops-logrotate.timer"):
+    for timer in ("ragops-snapshot.timer", "ragops-logrotate@api.timer"):
         assert "\nPersistent=true\n" in units[timer]
         assert "\nRandomizedDelaySec=" in units[timer]
 
