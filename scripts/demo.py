@@ -13,6 +13,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from tests.e2e.container import Container, booted, rootfs_tarball
+from tests.e2e.realapi import worker_pids
 from tests.e2e.stack import install_stack
 
 
@@ -22,13 +23,30 @@ def show(container: Container, *argv: str) -> None:
     print((result.stdout + result.stderr).rstrip(), flush=True)
 
 
-def wait_agent(container: Container, timeout: float = 30.0) -> None:
-    """Until ragops-agent.service has finished its first round (STATUS= is set)."""
+def wait_agent(container: Container, timeout: float = 90.0) -> None:
+    """Until ragops-agent.service sees every service healthy (the real API's workers take
+    seconds to import FastAPI), or the timeout."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if container.show("ragops-agent.service", "StatusText")["StatusText"]:
+        text = container.show("ragops-agent.service", "StatusText")["StatusText"]
+        if text.startswith("4/4 healthy"):
             return
         time.sleep(0.2)
+
+
+def reload_api(container: Container) -> None:
+    """systemctl reload ragops-api: uvicorn replaces its workers one by one."""
+    unit = "ragops-api.service"
+    before = worker_pids(container, unit)
+    print(f"\ndemo: uvicorn workers of {unit}: {sorted(before)}")
+    show(container, "systemctl", "reload", unit)
+    deadline = time.monotonic() + 90
+    after = before
+    while time.monotonic() < deadline and (len(after) != len(before) or after & before):
+        time.sleep(0.5)
+        after = worker_pids(container, unit)
+    print(f"demo: after the reload, same supervisor, new workers: {sorted(after)}")
+    show(container, "journalctl", "--no-pager", "-o", "cat", "-n", "12", "-u", unit)
 
 
 def main(argv: list[str]) -> int:
@@ -53,6 +71,10 @@ def main(argv: list[str]) -> int:
         show(container, "systemctl", "status", "--no-pager", "--lines=0", "ragops-agent")
         show(container, "ragops", "status")
         show(container, "sh", "-c", "curl -s http://127.0.0.1:9464/metrics | grep service_up")
+        print("\ndemo: the API is FastAPI under uvicorn --workers 3, from a venv made here")
+        show(container, "systemd-cgls", "--no-pager", "-u", "ragops-api.service")
+        show(container, "curl", "-s", "127.0.0.1:8000/api/v1/health")
+        reload_api(container)
         print("\ndemo: TEI's /health now answers 503; the agent restarts it within seconds")
         show(container, "curl", "-s", "-X", "POST", "--data", "fail", "127.0.0.1:8080/_control")
         time.sleep(6)

@@ -49,7 +49,7 @@ def all_fine(doc: dict[str, Any]) -> bool:
 
 def render_table(doc: dict[str, Any]) -> str:
     """Pure: the status table, then the summary line."""
-    header = ("SERVICE", "UNIT", "HEALTH", "LATENCY", "RESTARTS", "CPUS", "CPU%", "MEMORY")
+    header = ("SERVICE", "UNIT", "HEALTH", "LATENCY", "RESTARTS", "PROCS", "CPUS", "CPU%", "MEMORY")
     rows: list[tuple[str, ...]] = [header]
     details: list[str] = []
     for name, svc in sorted(doc.get("services", {}).items()):
@@ -62,6 +62,7 @@ def render_table(doc: dict[str, Any]) -> str:
                 str(svc.get("health", "unknown")),
                 "-" if latency is None else f"{latency * 1000:.0f}ms",
                 f"{svc.get('restarts_in_window', 0)}",
+                str(svc.get("processes") or "-"),
                 svc.get("cpus") or "-",
                 "-" if cpu is None else f"{cpu:.1f}",
                 human_bytes(svc.get("rss_bytes")),

@@ -13,13 +13,19 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from agent.config.programs import (
+    graceful_shutdown_problem,
+    log_signal_problem,
+    reload_signal_problem,
+    uvicorn_workers,
+)
 from agent.errors import ConfigError
 
 if TYPE_CHECKING:
     from pydantic import ValidationError
     from pydantic_settings import SettingsError
 
-    from agent.config.models import Settings
+    from agent.config.models import ServiceSettings, Settings
 
 DEFAULT_CONFIG_PATH = "/etc/ragops/ragops.toml"
 # The models take it from here, so quick_run_dir and the validated settings agree.
@@ -162,6 +168,7 @@ def reference_problems(settings: Settings) -> list[tuple[str, str]]:
                     problems.append(
                         (f"{base}.{field}", f"{other!r} is not a service in [services]")
                     )
+        problems += program_problems(base, service)
         cred = service.health.header_credential
         if cred is not None and cred not in service.credentials:
             problems.append(
@@ -176,6 +183,26 @@ def reference_problems(settings: Settings) -> list[tuple[str, str]]:
     ragops_with = settings.cpu.ragops_with
     if ragops_with is not None and ragops_with not in names:
         problems.append(("cpu.ragops_with", f"{ragops_with!r} is not a service in [services]"))
+    return problems
+
+
+def program_problems(base: str, service: ServiceSettings) -> list[tuple[str, str]]:
+    """Signals the service's program is known to die of (uvicorn: see config.programs)."""
+    workers = uvicorn_workers(service.exec, service.environment)
+    if workers is None:
+        return []
+    problems: list[tuple[str, str]] = []
+    for index, log_file in enumerate(service.log_files):
+        if log_file.reopen == "signal":
+            field, message = log_signal_problem(workers, log_file.kill_whom)
+            problems.append((f"{base}.log_files[{index}].{field}", message))
+    draining = graceful_shutdown_problem(service.exec, service.stop_timeout_seconds)
+    if draining is not None:
+        problems.append((f"{base}.stop_timeout_seconds", draining))
+    if service.reload_signal is not None:
+        refused = reload_signal_problem(workers, service.reload_signal)
+        if refused is not None:
+            problems.append((f"{base}.reload_signal", refused))
     return problems
 
 

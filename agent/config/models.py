@@ -124,6 +124,7 @@ CredentialName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0
 EnvName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")]
 UserName = Annotated[str, StringConstraints(pattern=r"^[a-z_][a-z0-9_-]{0,31}$")]
 PositiveSeconds = Annotated[Float, Field(gt=0, le=86400 * 7)]
+SignalName = Annotated[str, StringConstraints(pattern=r"^(SIG)?[A-Z0-9]{2,8}$")]
 
 
 class _Model(BaseModel):
@@ -179,8 +180,8 @@ class LogFileSettings(_Model):
     max_age: Duration = "14d"
     keep: Annotated[Int, Field(ge=0, le=10000)] = 7
     compress: bool = True
-    reopen: Literal["signal", "copytruncate", "none"] = "signal"
-    signal: Annotated[str, StringConstraints(pattern=r"^(SIG)?[A-Z0-9]{2,8}$")] = "HUP"
+    reopen: Literal["signal", "watched", "copytruncate", "none"] = "signal"
+    signal: SignalName = "HUP"
     kill_whom: Literal["main", "all"] = "main"
     reopen_timeout_seconds: PositiveSeconds = 10.0
 
@@ -215,6 +216,8 @@ class ServiceSettings(_Model):
     restart_sec: Annotated[Float, Field(ge=0, le=3600)] = 5.0
     start_timeout_seconds: PositiveSeconds = 90.0
     stop_timeout_seconds: PositiveSeconds = 30.0
+    # ExecReload= sends this to the main process only (uvicorn: HUP = rolling worker restart).
+    reload_signal: SignalName | None = None
     start_limit_burst: Annotated[Int, Field(ge=1, le=1000)] = 5
     start_limit_interval_seconds: PositiveSeconds = 300.0
     data_paths: list[AbsPath] = Field(default_factory=list)
@@ -336,55 +339,6 @@ class LogrotateSettings(_Model):
     randomized_delay_seconds: Annotated[Int, Field(ge=0, le=86400)] = 120
 
 
-NotifyEvent = Literal[
-    "restarted",
-    "gave-up",
-    "recovered",
-    "disk-low",
-    "snapshot-failed",
-    "snapshot-succeeded",
-    "verify-failed",
-    "verify-succeeded",
-]
-
-
-JobName = Literal["snapshot", "verify"]
-JOB_NAMES: tuple[JobName, ...] = ("snapshot", "verify")
-
-
-class NotifyTargetSettings(_Model):
-    """One place pings go: a webhook (a JSON object per event) or a Healthchecks-style check
-    (start, success and fail URLs of the snapshot and verify jobs)."""
-
-    type: Literal["webhook", "healthchecks"] = "webhook"
-    url: Plain
-    secret_file: AbsPath | None = None
-    events: list[NotifyEvent] = Field(default_factory=list)
-    jobs: list[JobName] = Field(default_factory=lambda: list(JOB_NAMES))
-    timeout_seconds: Annotated[float, Field(gt=0, le=30)] = 5.0
-    retries: Annotated[int, Field(ge=0, le=5)] = 2
-
-    @field_validator("url")
-    @classmethod
-    def _url_is_http(cls, value: str) -> str:
-        if not re.match(r"^https?://[^/\s@]+(/\S*)?$", value):
-            raise ValueError(
-                f"{value!r} is not an http:// or https:// URL (put secrets in secret_file)"
-            )
-        return value
-
-    @model_validator(mode="after")
-    def _secret_goes_with_placeholder(self) -> NotifyTargetSettings:
-        if ("{secret}" in self.url) != (self.secret_file is not None):
-            raise ValueError("'{secret}' in 'url' and 'secret_file' go together")
-        return self
-
-
-class NotifySettings(_Model):
-    disk_free_min_percent: Annotated[float, Field(ge=0, le=100)] = 10.0
-    targets: dict[ServiceName, NotifyTargetSettings] = Field(default_factory=dict)
-
-
 class Settings(BaseSettings):
     """The whole configuration. Build it with ``agent.config.loading.load_settings``."""
 
@@ -402,7 +356,8 @@ class Settings(BaseSettings):
     agent: AgentSettings = Field(default_factory=AgentSettings)
     snapshot: SnapshotSettings = Field(default_factory=SnapshotSettings)
     logrotate: LogrotateSettings = Field(default_factory=LogrotateSettings)
-    notify: NotifySettings = Field(default_factory=NotifySettings)
+    # A lambda: NotifySettings is imported at the end of this module.
+    notify: NotifySettings = Field(default_factory=lambda: NotifySettings())  # noqa: PLW0108
     services: dict[ServiceName, ServiceSettings] = Field(default_factory=dict)
 
     _source: str = PrivateAttr(default=DEFAULT_CONFIG_PATH)
@@ -423,3 +378,9 @@ class Settings(BaseSettings):
     ) -> tuple[PydanticBaseSettingsSource, ...]:
         # The file's contents arrive as init kwargs; the environment overrides them.
         return (env_settings, init_settings)
+
+
+# The [notify] models build on the types above, so they are imported after them.
+from agent.config.notification import NotifySettings  # noqa: E402
+
+Settings.model_rebuild()

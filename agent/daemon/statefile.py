@@ -241,6 +241,9 @@ def render_service_row(
         "cpus": usage.cpus if usage else "",
         "cpu_percent": round(cpu_pct, 2) if usage else None,
         "rss_bytes": usage.rss_bytes if usage else None,
+        # MainPID and its descendants, whom the figures above cover (uvicorn --workers 3:
+        # the supervisor, three workers and multiprocessing's resource tracker).
+        "processes": usage.processes if usage else None,
     }
 
 

@@ -73,6 +73,9 @@ class Action:
     kill_whom: str = ""
     timeout: float = 0.0
     logs: tuple[str, ...] = ()  # signal: every log file the signal makes reopen
+    # wait: a holder left at the timeout is an idle writer that moves on at its next record
+    # (WatchedFileHandler), not a failure: the file is only left uncompressed for later.
+    idle_ok: bool = False
 
     def describe(self) -> str:
         """One human line, for ``--dry-run``."""
@@ -192,7 +195,14 @@ def _plan_move(
     if policy.reopen == "signal":
         plan.reopen = (policy.signal.removeprefix("SIG"), policy.kill_whom)
     if policy.reopen != "copytruncate":
-        plan.wait = Action("wait", service, path, target, timeout=policy.reopen_timeout_seconds)
+        plan.wait = Action(
+            "wait",
+            service,
+            path,
+            target,
+            timeout=policy.reopen_timeout_seconds,
+            idle_ok=policy.reopen == "watched",
+        )
     return RotatedFile(name, stamp, seq, False, state.size, state.mtime or now)
 
 

@@ -90,6 +90,14 @@ def rw_paths(paths: list[str]) -> str:
     return " ".join("-" + quote_path(p) for p in unique)
 
 
+def exec_reload(signal: str | None) -> str:
+    """ExecReload= signalling the main process only: uvicorn's supervisor restarts its
+    workers one by one on HUP, while a worker would die of it."""
+    if signal is None:
+        return ""
+    return f"ExecReload=/bin/kill -s {signal.removeprefix('SIG')} $MAINPID"
+
+
 def service_rw_paths(service: ServiceSettings) -> list[str]:
     paths = list(service.data_paths)
     paths += [str(Path(log.path).parent) for log in service.log_files]
@@ -116,6 +124,7 @@ def render_service(settings: Settings, plan: CpuPlan, name: str, directory: Path
         "START_LIMIT_INTERVAL": format_seconds(service.start_limit_interval_seconds),
         "START_LIMIT_BURST": str(service.start_limit_burst),
         "EXEC": render_command(service.exec),
+        "EXEC_RELOAD": exec_reload(service.reload_signal),
         "USER": service.user,
         "GROUP": optional("Group", service.group),
         "WORKING_DIRECTORY": optional(

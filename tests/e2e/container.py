@@ -35,6 +35,8 @@ ROOTFS_PACKAGES = (
     "polkitd",
     "libpam-systemd",
     "python3",
+    # The real API (FastAPI under uvicorn) runs from a venv made inside the container.
+    "python3-venv",
     "procps",
     "util-linux",
     "curl",

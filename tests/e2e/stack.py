@@ -1,6 +1,7 @@
 """The ragops stack inside a container: the .deb, a config on stand-ins, the units.
 
-Stand-ins: tests/standins/<name>.py when present (started as
+The API is the real thing: FastAPI under ``uvicorn --workers 3`` (tests/e2e/realapi.py).
+Stand-ins for the rest: tests/standins/<name>.py when present (started as
 ``/usr/bin/python3 /opt/standins/<name>.py --port N``), else this directory's minimal
 ``standin_http.py``. See docs/e2e.md.
 """
@@ -12,6 +13,7 @@ import time
 from pathlib import Path
 
 from tests.e2e.container import REPO, Container, ContainerError
+from tests.e2e.realapi import api_argv, install_api
 
 STANDINS_IN = "/opt/standins"
 CONFIG_PATH = "/etc/ragops/ragops.toml"
@@ -33,6 +35,10 @@ PROBE_SETTINGS = {
 }
 
 
+# uvicorn's three workers import FastAPI before the port answers: seconds on a busy machine.
+API_START_GRACE_SECONDS = 60
+
+
 # Stand-ins that take --control FILE (tests/standins/common.py): a fault written there
 # ("fail", "hang", ...) survives restarts, unlike one POSTed to /_control.
 CONTROLLED = ("tei", "api", "bm25")
@@ -47,13 +53,12 @@ def control_file(name: str) -> str:
 
 
 def standin_argv(name: str, port: int) -> list[str]:
+    if name == "api":
+        return api_argv(port)
     if (REAL_STANDINS / f"{name}.py").is_file():
         argv = ["/usr/bin/python3", f"{STANDINS_IN}/{name}.py", "--port", str(port)]
         if name in CONTROLLED:
             argv += ["--control", control_file(name)]
-        if name == "api":
-            # Like the real API: its health reports (and fails with) its dependencies.
-            argv += ["--qdrant", health_url("qdrant"), "--tei", health_url("tei")]
         return argv
     return [
         "/usr/bin/python3",
@@ -69,8 +74,33 @@ def toml_list(items: list[str]) -> str:
     return "[" + ", ".join(json.dumps(i) for i in items) + "]"
 
 
-def stack_config() -> str:
-    """A config for the four stack services, each a stand-in on loopback."""
+def api_settings(log_file: str | None) -> list[str]:
+    """The real API's extra settings: its dependencies' health URLs, its fault switch,
+    the HUP reload, and (when given) a log file rotated without a signal."""
+    env = {
+        "API_QDRANT_HEALTH": health_url("qdrant"),
+        "API_TEI_HEALTH": health_url("tei"),
+        "API_CONTROL": control_file("api"),
+    }
+    if log_file:
+        env["API_LOG_FILE"] = log_file
+    lines = [
+        "environment = {" + ", ".join(f"{k} = {json.dumps(v)}" for k, v in env.items()) + "}",
+        'reload_signal = "HUP"',
+    ]
+    if log_file:
+        lines += [
+            "",
+            "[[services.api.log_files]]",
+            f"path = {json.dumps(log_file)}",
+            "keep = 100",
+            'reopen = "watched"',
+        ]
+    return lines
+
+
+def stack_config(api_log_file: str | None = None) -> str:
+    """A config for the four stack services on loopback: the real API, stand-ins else."""
     lines = [
         "# ragops e2e test configuration: the stack's services are stand-ins.",
         "[cpu]",
@@ -95,12 +125,16 @@ def stack_config() -> str:
             f"core_weight = {weight}",
             f"depends_on = {toml_list(depends.get(name, []))}",
             "restart_sec = 1",
-            "",
-            f"[services.{name}.health]",
         ]
+        if name == "api":
+            lines += api_settings(api_log_file)
+        lines += ["", f"[services.{name}.health]"]
         if name in HEALTH_PATHS:
+            probe = dict(PROBE_SETTINGS)
+            if name == "api":
+                probe["start_grace_seconds"] = API_START_GRACE_SECONDS
             lines += ['type = "http"', f'url = "{health_url(name)}"']
-            lines += [f"{key} = {value}" for key, value in PROBE_SETTINGS.items()]
+            lines += [f"{key} = {value}" for key, value in probe.items()]
         else:
             lines += ['type = "none"']
         lines.append("")
@@ -132,11 +166,12 @@ def wait_active(container: Container, units: list[str], timeout: float = 60.0) -
     return states
 
 
-def install_stack(container: Container, deb: Path) -> None:
+def install_stack(container: Container, deb: Path, *, api_log_file: str | None = None) -> None:
     """The user's flow: install the .deb, write the config, install units, start the target."""
     container.install_deb(deb)
     copy_standins(container)
-    container.write_file(CONFIG_PATH, stack_config())
+    install_api(container)
+    container.write_file(CONFIG_PATH, stack_config(api_log_file))
     container.run("ragops", "config", "check")
     container.run("ragops", "units", "install")
     container.run("systemctl", "start", "ragops.target")

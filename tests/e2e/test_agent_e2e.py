@@ -118,7 +118,10 @@ def agent_ready(c: Container) -> bool:
 def stack(module_container: Container, ragops_deb: Path) -> Iterator[Container]:
     install_stack(module_container, ragops_deb)
     # ragops-agent.service comes up with the target (ragops.target Wants= it).
-    wait_for(lambda: agent_ready(module_container), f"the agent to report {ALL_HEALTHY}")
+    # The real API's three workers import FastAPI first: allow for a busy machine.
+    wait_for(
+        lambda: agent_ready(module_container), f"the agent to report {ALL_HEALTHY}", timeout=90
+    )
     yield module_container
 
 

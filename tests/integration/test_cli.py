@@ -157,3 +157,24 @@ def test_help_loads_no_heavy_library(args: list[str]) -> None:
     )
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
     assert "HEAVY []" in proc.stdout, proc.stdout + proc.stderr
+
+
+def test_config_check_refuses_the_old_hup_to_all_uvicorn_workers_policy_in_one_line(
+    tmp_path: Path,
+) -> None:
+    old = "\n".join(
+        [
+            "[[services.api.log_files]]",
+            'path = "/var/log/ragops/api.log"',
+            'reopen = "signal"',
+            'signal = "HUP"',
+            'kill_whom = "all"',
+        ]
+    )
+    path = tmp_path / "ragops.toml"
+    path.write_text(SHIPPED_CONFIG.read_text() + "\n" + old + "\n")
+    proc = ragops("--config", str(path), "config", "check")
+    assert proc.returncode == 78
+    (line,) = proc.stderr.strip().splitlines()
+    assert f"{path}: at 'services.api.log_files[0].kill_whom': " in line
+    assert "Traceback" not in proc.stderr

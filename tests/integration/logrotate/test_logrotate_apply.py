@@ -133,6 +133,47 @@ def test_writer_that_never_reopens_times_out_and_its_file_is_kept_plain(
     assert list(log_file.parent.glob("api.log.*.gz"))
 
 
+def test_watched_mode_leaves_an_idle_writers_file_plain_without_failing(
+    tmp_path: Path, log_file: Path, holder: subprocess.Popen[bytes]
+) -> None:
+    # WatchedFileHandler moves at its next record: an idle worker is not a failure.
+    pol = policy(log_file, reopen="watched", reopen_timeout_seconds=0.3)
+
+    def pids(_service: str) -> list[int]:
+        return [holder.pid] if holder.poll() is None else []
+
+    report = rotate(tmp_path, pol, pids_of=pids)
+    assert (report.rotated, report.compressed, report.deferred, report.failed) == (1, 0, 1, 0)
+    holder.kill()
+    holder.wait()
+    assert rotate(tmp_path, pol, pids_of=pids).compressed == 1
+
+
+def test_watched_mode_follows_a_real_watched_file_handler(tmp_path: Path, log_file: Path) -> None:
+    code = (
+        "import logging,logging.handlers,sys,time\n"
+        "h=logging.handlers.WatchedFileHandler(sys.argv[1])\n"
+        "log=logging.getLogger('w'); log.addHandler(h); log.setLevel(logging.INFO)\n"
+        "print('ready', flush=True)\n"
+        "for i in range(100000):\n"
+        "    log.info('line %d', i); time.sleep(0.005)\n"
+    )
+    writer = subprocess.Popen([sys.executable, "-c", code, str(log_file)], stdout=subprocess.PIPE)
+    try:
+        assert writer.stdout is not None and writer.stdout.readline() == b"ready\n"
+        time.sleep(0.2)
+        report = rotate(
+            tmp_path, policy(log_file, reopen="watched"), pids_of=lambda _s: [writer.pid]
+        )
+        assert (report.rotated, report.compressed, report.failed) == (1, 1, 0)
+        size = log_file.stat().st_size
+        time.sleep(0.2)
+        assert log_file.stat().st_size > size  # the writer is on the new file
+    finally:
+        writer.kill()
+        writer.wait()
+
+
 def test_unlistable_writers_mean_no_compression(tmp_path: Path, log_file: Path) -> None:
     def broken(_service: str) -> list[int]:
         raise RuntimeError("Failed to connect to bus")

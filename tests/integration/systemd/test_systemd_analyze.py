@@ -10,10 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from agent.config.loading import load_settings
 from agent.systemd.cpuplan import plan_cpus
 from agent.systemd.render import render_units
-from tests.paths import SHIPPED_CONFIG
+from tests.shipped import shipped_settings
 
 ANALYZE = shutil.which("systemd-analyze")
 pytestmark = pytest.mark.skipif(
@@ -33,7 +32,7 @@ def root(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """
     assert ANALYZE is not None, "systemd-analyze is required in CI"
     root = tmp_path_factory.mktemp("root")
-    settings = load_settings(SHIPPED_CONFIG)
+    settings = shipped_settings(api_log_file=True)
     units = render_units(settings, plan_cpus(settings, 4))
     programs = {s.exec[0] for s in settings.services.values()}
     programs |= {settings.ragops.ragops_bin, "/bin/kill"}

@@ -215,3 +215,87 @@ def test_problem_names_a_setting_whose_name_starts_like_a_type_tag() -> None:
     assert caught.value.problems == [
         "f.toml: at 'services.x.health.interval_seconds': Input should be greater than 0"
     ]
+
+
+UVICORN = ["/opt/rag/venv/bin/uvicorn", "app.main:app", "--workers", "3"]
+OLD_API_LOG_POLICY = {
+    "path": "/var/log/ragops/api.log",
+    "reopen": "signal",
+    "signal": "HUP",
+    "kill_whom": "all",
+}
+
+
+def api_problems(**service: object) -> list[str]:
+    data = {"services": {"api": {"exec": UVICORN, **service}}}
+    with pytest.raises(ConfigError) as caught:
+        settings_from_data(data, "f.toml")
+    return caught.value.problems
+
+
+def test_the_old_shipped_policy_of_hup_to_every_uvicorn_worker_is_refused_in_one_line() -> None:
+    (problem,) = api_problems(log_files=[OLD_API_LOG_POLICY])
+    assert problem.startswith("f.toml: at 'services.api.log_files[0].kill_whom': ")
+    assert "die" in problem and 'reopen = "watched"' in problem and "\n" not in problem
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["/opt/rag/venv/bin/uvicorn", "app:app"],
+        ["/opt/rag/venv/bin/uvicorn", "app:app", "--workers=4"],
+        ["/usr/bin/python3", "-m", "uvicorn", "app:app", "--workers", "2"],
+    ],
+)
+def test_any_rotation_signal_to_uvicorn_is_refused_at_reopen(argv: list[str]) -> None:
+    policy = {**OLD_API_LOG_POLICY, "kill_whom": "main"}
+    data = {"services": {"api": {"exec": argv, "log_files": [policy]}}}
+    with pytest.raises(ConfigError) as caught:
+        settings_from_data(data, "f.toml")
+    (problem,) = caught.value.problems
+    assert "at 'services.api.log_files[0].reopen'" in problem
+
+
+def test_watched_rotation_and_hup_reload_of_uvicorn_workers_are_accepted() -> None:
+    policy = {"path": "/var/log/ragops/api.log", "reopen": "watched"}
+    data = {"services": {"api": {"exec": UVICORN, "log_files": [policy], "reload_signal": "HUP"}}}
+    service = settings_from_data(data, "f.toml").services["api"]
+    assert service.reload_signal == "HUP"
+
+
+def test_hup_to_every_process_of_a_program_that_reopens_on_it_is_accepted() -> None:
+    writer = ["/usr/bin/python3", "/opt/writer.py", "--workers", "3"]
+    data = {"services": {"w": {"exec": writer, "log_files": [OLD_API_LOG_POLICY]}}}
+    assert settings_from_data(data, "f.toml").services["w"].log_files[0].kill_whom == "all"
+
+
+def test_reload_signal_is_refused_where_uvicorn_would_die_of_it_or_ignore_it() -> None:
+    single = ["/opt/rag/venv/bin/uvicorn", "app:app"]
+    data = {"services": {"api": {"exec": single, "reload_signal": "HUP"}}}
+    with pytest.raises(ConfigError) as caught:
+        settings_from_data(data, "f.toml")
+    assert "at 'services.api.reload_signal'" in caught.value.problems[0]
+    assert "--workers 2" in caught.value.problems[0]
+    (problem,) = api_problems(reload_signal="USR1")
+    assert 'reload_signal = "HUP"' in problem
+
+
+def test_web_concurrency_counts_as_workers() -> None:
+    single = ["/opt/rag/venv/bin/uvicorn", "app:app"]
+    data = {
+        "services": {
+            "api": {"exec": single, "environment": {"WEB_CONCURRENCY": "3"}, "reload_signal": "HUP"}
+        }
+    }
+    assert settings_from_data(data, "f.toml").services["api"].reload_signal == "HUP"
+
+
+def test_uvicorn_must_finish_draining_before_systemd_kills_it() -> None:
+    argv = [*UVICORN, "--timeout-graceful-shutdown", "30"]
+    data = {"services": {"api": {"exec": argv, "stop_timeout_seconds": 30}}}
+    with pytest.raises(ConfigError) as caught:
+        settings_from_data(data, "f.toml")
+    (problem,) = caught.value.problems
+    assert "at 'services.api.stop_timeout_seconds'" in problem and "SIGKILL" in problem
+    data["services"]["api"]["stop_timeout_seconds"] = 31
+    assert settings_from_data(data, "f.toml").services["api"].stop_timeout_seconds == 31

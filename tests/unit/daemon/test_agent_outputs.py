@@ -96,6 +96,7 @@ def test_status_table_lists_every_service_and_the_summary() -> None:
                 "cpus": "0-1",
                 "cpu_percent": 1.25,
                 "rss_bytes": 50 * 1024 * 1024,
+                "processes": 5,
             },
             "tei": {
                 "active_state": "active",
@@ -111,6 +112,8 @@ def test_status_table_lists_every_service_and_the_summary() -> None:
     lines = text.splitlines()
     assert lines[0].split()[:3] == ["SERVICE", "UNIT", "HEALTH"]
     assert "50.0MiB" in lines[1] and "4ms" in lines[1] and "0-1" in lines[1]
+    procs = lines[0].split().index("PROCS")
+    assert lines[1].split()[procs] == "5" and lines[2].split()[procs] == "-"
     assert "gave-up" in lines[2]
     assert "  tei: gave up after 3 restarts" in lines
     assert not all_fine(doc)
@@ -169,6 +172,7 @@ def test_state_file_rows_count_only_restarts_inside_the_window_and_round_cpu() -
         2048,
     )
     assert (gone["active_state"], gone["cpu_percent"], gone["rss_bytes"]) == ("unknown", None, None)
+    assert (row["processes"], gone["processes"]) == (2, None)
     doc = json.loads(
         render_state(
             {"api": row}, wall=5.0, started_wall=1.0, stale_after=15.0, summary="ok", ready=True

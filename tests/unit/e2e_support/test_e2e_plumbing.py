@@ -56,4 +56,18 @@ def test_stack_config_is_a_valid_ragops_config(tmp_path: Path) -> None:
     path.write_text(stack_config())
     settings = settings_from_data(read_toml(path), str(path))
     assert sorted(settings.services) == ["api", "bm25", "qdrant", "tei"]
-    assert all(s.exec[0] == "/usr/bin/python3" for s in settings.services.values())
+    standins = {n: s for n, s in settings.services.items() if n != "api"}
+    assert all(s.exec[0] == "/usr/bin/python3" for s in standins.values())
+    api = settings.services["api"]
+    assert api.exec[0] == "/opt/rag/venv/bin/uvicorn" and "--workers" in api.exec
+    assert api.reload_signal == "HUP" and api.log_files == []
+
+
+def test_stack_config_with_an_api_log_file_rotates_it_without_a_signal(tmp_path: Path) -> None:
+    from agent.config.loading import read_toml, settings_from_data
+
+    path = tmp_path / "ragops.toml"
+    path.write_text(stack_config("/var/log/ragops/api.log"))
+    api = settings_from_data(read_toml(path), str(path)).services["api"]
+    (log_file,) = api.log_files
+    assert log_file.reopen == "watched" and api.environment["API_LOG_FILE"] == log_file.path

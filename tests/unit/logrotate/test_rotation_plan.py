@@ -128,6 +128,13 @@ def test_reopen_none_renames_and_waits_for_the_writer_without_a_signal() -> None
     assert kinds(actions) == ["rename", "wait", "compress"]
 
 
+def test_reopen_watched_waits_without_a_signal_and_tolerates_an_idle_writer() -> None:
+    actions = plan_rotation([(state(), policy(reopen="watched"))], NOW)
+    assert kinds(actions) == ["rename", "wait", "compress"]
+    assert actions[1].idle_ok
+    assert not plan_rotation([(state(), policy(reopen="none"))], NOW)[1].idle_ok
+
+
 def test_compress_false_leaves_generations_plain() -> None:
     assert kinds(plan_rotation([(state(), policy(compress=False))], NOW)) == [
         "rename",
@@ -224,7 +231,7 @@ generations = st.builds(
     size=st.one_of(st.none(), st.integers(min_value=0, max_value=4 * 1024 * 1024)),
     keep=st.integers(min_value=0, max_value=5),
     force=st.booleans(),
-    reopen=st.sampled_from(["signal", "copytruncate", "none"]),
+    reopen=st.sampled_from(["signal", "watched", "copytruncate", "none"]),
 )
 def test_plan_never_touches_the_live_file_or_overwrites_a_generation(
     rotated: list[RotatedFile], size: int | None, keep: int, force: bool, reopen: str

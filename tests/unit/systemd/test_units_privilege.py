@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from agent.config.loading import load_settings, settings_from_data
+from agent.config.loading import settings_from_data
 from agent.systemd.cpuplan import plan_cpus
 from agent.systemd.render import render_units, rotation_unit
-from tests.paths import SHIPPED_CONFIG
+from tests.shipped import shipped_settings
 
 
 def directives(text: str, key: str) -> list[str]:
@@ -18,7 +18,7 @@ def units_of(data: dict[str, object]) -> dict[str, str]:
 
 
 def test_every_unit_that_runs_a_command_names_a_user_that_is_not_root() -> None:
-    settings = load_settings(SHIPPED_CONFIG)
+    settings = shipped_settings(api_log_file=True)
     units = render_units(settings, plan_cpus(settings, 4))
     commands = {name: text for name, text in units.items() if directives(text, "ExecStart")}
     assert {"ragops-agent.service", "ragops-snapshot.service", rotation_unit("api")} <= set(
@@ -31,7 +31,7 @@ def test_every_unit_that_runs_a_command_names_a_user_that_is_not_root() -> None:
 
 
 def test_ragops_own_units_keep_no_capability() -> None:
-    settings = load_settings(SHIPPED_CONFIG)
+    settings = shipped_settings(api_log_file=True)
     units = render_units(settings, plan_cpus(settings, 4))
     for name in ("ragops-agent.service", "ragops-snapshot.service", rotation_unit("api")):
         assert directives(units[name], "CapabilityBoundingSet") == [""], name

@@ -7,20 +7,18 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from agent.config.loading import load_settings, settings_from_data
+from agent.config.loading import settings_from_data
 from agent.errors import ConfigError
 from agent.systemd.cpuplan import plan_cpus
 from agent.systemd.render import render_units
 from agent.systemd.syntax import quote_environment, quote_word, render_command
-from tests.paths import SHIPPED_CONFIG
+from tests.shipped import shipped_settings
 
 GOLDEN = Path(__file__).parent / "golden"
 
 
 def shipped_units() -> dict[str, str]:
-    settings = load_settings(SHIPPED_CONFIG)
-    # Golden files must not depend on where the repository is checked out.
-    settings._source = "/etc/ragops/ragops.toml"
+    settings = shipped_settings(api_log_file=True)
     return render_units(settings, plan_cpus(settings, 4))
 
 
