@@ -152,7 +152,7 @@ def load_settings(explicit: str | os.PathLike[str] | None = None) -> Settings:
 
 def reference_problems(settings: Settings) -> list[tuple[str, str]]:
     """Cross-field checks pydantic cannot express per field: (path, message) pairs."""
-    from agent.config.models import RESERVED_SERVICE_NAMES
+    from agent.config.fields import RESERVED_SERVICE_NAMES
 
     problems: list[tuple[str, str]] = []
     names = set(settings.services)

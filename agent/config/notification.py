@@ -11,7 +11,7 @@ from typing import Annotated, Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from agent.config.models import AbsPath, Plain, ServiceName, _Model
+from agent.config.fields import AbsPath, Plain, ServiceName, _Model
 
 NotifyEvent = Literal[
     "restarted",

@@ -120,7 +120,7 @@ def calendar_period(on_calendar: str) -> float | None:
 def memory_bytes(memory_max: str | None) -> int | None:
     """MemoryMax= in bytes when it is absolute ('2G'); None for none, a percentage or
     'infinity'."""
-    from agent.config.models import parse_size
+    from agent.config.fields import parse_size
 
     if memory_max is None or memory_max == "infinity" or memory_max.endswith("%"):
         return None
