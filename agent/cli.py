@@ -34,6 +34,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
         "doctor",
         "Check every precondition of the stack; each ok, warn or fail with its fix.",
     ),
+    "notify": ("agent.commands.notify", "notify", "Send a test event to every ping target."),
 }
 
 

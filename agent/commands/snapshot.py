@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import click
 
 from agent.commands.common import format_bytes, load_config
+from agent.errors import RagopsError
 
 if TYPE_CHECKING:
     from agent.config.models import Settings
@@ -44,6 +47,37 @@ def _lock(settings: Settings) -> Any:
     return hold_lock(Path(settings.ragops.state_dir) / LOCK_NAME, "ragops snapshot")
 
 
+class _Outcome:
+    """What the job tells its pings when it ends; an exception is a failure."""
+
+    ok = False
+    outcome = ""
+
+
+@contextlib.contextmanager
+def _pings(settings: Settings, job: str, collections: list[str]) -> Iterator[_Outcome]:
+    """Ping every [notify] target at the start and the end of a job. Pings never raise:
+    the job's own exception, output and exit code pass through unchanged."""
+    if not settings.notify.targets:
+        yield _Outcome()
+        return
+    from agent.alerting.jobs import JobPings
+
+    pings = JobPings.from_settings(job, settings, ",".join(collections) or None)
+    pings.start()
+    result = _Outcome()
+    try:
+        yield result
+    except RagopsError as exc:
+        pings.finish(False, exc.message)
+        raise
+    except BaseException:
+        pings.finish(False, f"{job} interrupted")
+        raise
+    else:
+        pings.finish(result.ok, result.outcome)
+
+
 @click.group()
 def snapshot() -> None:
     """Snapshots of Qdrant collections to a local directory or S3-compatible storage.
@@ -67,12 +101,13 @@ def create(ctx: click.Context, collections: tuple[str, ...]) -> None:
     from agent.snapshot.jobs import SnapshotError, create_snapshots
 
     settings = load_config(ctx)
-    with _lock(settings):
+    names = list(collections) or list(settings.snapshot.collections)
+    with _lock(settings), _pings(settings, "snapshot", names) as pings:
         job = _job(settings)
         with job.qdrant:
-            done, failures = create_snapshots(
-                job, list(collections) or list(settings.snapshot.collections)
-            )
+            done, failures = create_snapshots(job, names)
+        pings.outcome = "\n".join(failures) or "snapshot: " + ", ".join(m.id for m in done)
+        pings.ok = not failures
     for manifest in done:
         click.echo(f"{manifest.id}  {format_bytes(manifest.size)}  {manifest.points_count} points")
     if failures:
@@ -122,12 +157,24 @@ def verify(
     ctx: click.Context, snapshot_id: str | None, latest: bool, collection: str | None, deep: bool
 ) -> None:
     """Stream a snapshot back and check its size and SHA-256 against its manifest."""
-    from agent.errors import RagopsError
-    from agent.snapshot.jobs import SnapshotError, find_manifest, list_manifests, verify_snapshot
+    from agent.snapshot.jobs import SnapshotError
 
     if bool(snapshot_id) == latest:
         raise click.UsageError("give either a snapshot ID or --latest")
     settings = load_config(ctx)
+    with _pings(settings, "verify", [collection] if collection else []) as pings:
+        failures = _verify_all(settings, snapshot_id, collection, deep)
+        pings.ok = not failures
+        pings.outcome = "\n".join(failures) or "verify: ok"
+    if failures:
+        raise SnapshotError("\n".join(failures))
+
+
+def _verify_all(
+    settings: Settings, snapshot_id: str | None, collection: str | None, deep: bool
+) -> list[str]:
+    from agent.snapshot.jobs import SnapshotError, find_manifest, list_manifests, verify_snapshot
+
     target = _target(settings)
     if snapshot_id:
         manifests = [find_manifest(target, snapshot_id)]
@@ -143,11 +190,8 @@ def verify(
 
         state_dir = Path(settings.ragops.state_dir)
         scratch = scratch_root(state_dir, settings.snapshot.verify.scratch_dir)
-        failures = run_drill(target, manifests, state_dir, scratch, click.echo)
-        if failures:
-            raise SnapshotError("\n".join(failures))
-        return
-    failures = []
+        return run_drill(target, manifests, state_dir, scratch, click.echo)
+    failures: list[str] = []
     for manifest in manifests:
         try:
             verify_snapshot(target, manifest)
@@ -158,8 +202,7 @@ def verify(
             failures.append(
                 exc.message if manifest.id in exc.message else f"{manifest.id}: {exc.message}"
             )
-    if failures:
-        raise SnapshotError("\n".join(failures))
+    return failures
 
 
 @snapshot.command()

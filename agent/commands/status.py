@@ -80,7 +80,18 @@ def render_table(doc: dict[str, Any]) -> str:
     verify = doc.get("snapshot_verify")
     if isinstance(verify, dict):
         lines.extend(render_verify_lines(verify, float(doc.get("written_at") or 0.0)))
+    lines.extend(render_deliveries(doc.get("notify") or {}))
     return "\n".join(lines)
+
+
+def render_deliveries(notify: dict[str, Any]) -> list[str]:
+    """Pure: one line per ping target with its last delivery."""
+    lines = ["", "NOTIFY"] if notify else []
+    for name, d in sorted(notify.items()):
+        when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(float(d.get("at", 0))))
+        result = "delivered" if d.get("ok") else "FAILED"
+        lines.append(f"  {name}: {result} {d.get('event', '?')} at {when} ({d.get('detail', '')})")
+    return lines
 
 
 def human_bytes(value: Any) -> str:

@@ -186,7 +186,7 @@ def origin_of(loc: str, overrides: Mapping[str, str], source: str) -> str:
 
 def reference_problems(settings: Settings) -> list[tuple[str, str]]:
     """Cross-field checks pydantic cannot express per field: (path, message) pairs."""
-    from agent.config.models import RESERVED_SERVICE_NAMES
+    from agent.config.fields import RESERVED_SERVICE_NAMES
 
     problems: list[tuple[str, str]] = []
     names = set(settings.services)

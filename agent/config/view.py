@@ -14,6 +14,7 @@ import sys
 from dataclasses import asdict, dataclass, field, fields
 from typing import TYPE_CHECKING, Any
 
+from agent.alerting.events import NotifyTarget
 from agent.errors import ConfigError, ExitStatus, RagopsError
 
 if TYPE_CHECKING:
@@ -48,6 +49,8 @@ class ServiceView:
     restart_window_seconds: float
     depends_on: tuple[str, ...]
     data_paths: tuple[str, ...]
+    # Its memory_max in bytes when absolute (the plan RSS is shown against).
+    memory_max_bytes: int | None
 
 
 @dataclass(frozen=True)
@@ -60,6 +63,9 @@ class AgentView:
     log_format: str
     log_level: str
     services: dict[str, ServiceView] = field(default_factory=dict)
+    snapshot_schedule_seconds: float | None = None
+    disk_free_min_percent: float = 10.0
+    notify_targets: tuple[NotifyTarget, ...] = ()
 
 
 def view_of(settings: Settings) -> AgentView:
@@ -72,8 +78,11 @@ def view_of(settings: Settings) -> AgentView:
             "credential_file": svc.credentials.get(cred) if cred else None,
             "depends_on": svc.depends_on,
             "data_paths": svc.data_paths,
+            "memory_max_bytes": memory_bytes(svc.memory_max),
         }
         services[name] = _service_view({k: v for k, v in taken.items() if k in names})
+    from agent.alerting.jobs import targets_of
+
     return AgentView(
         source=settings.source,
         run_dir=str(settings.ragops.run_dir),
@@ -83,7 +92,39 @@ def view_of(settings: Settings) -> AgentView:
         log_format=settings.agent.log_format,
         log_level=settings.agent.log_level,
         services=services,
+        snapshot_schedule_seconds=calendar_period(settings.snapshot.on_calendar),
+        disk_free_min_percent=settings.notify.disk_free_min_percent,
+        notify_targets=tuple(targets_of(settings)),
     )
+
+
+# systemd.time(7)'s named calendar periods; any other expression has no fixed period.
+CALENDAR_PERIODS = {
+    "minutely": 60.0,
+    "hourly": 3600.0,
+    "daily": 86400.0,
+    "weekly": 7 * 86400.0,
+    "monthly": 31 * 86400.0,
+    "quarterly": 92 * 86400.0,
+    "semiannually": 184 * 86400.0,
+    "yearly": 366 * 86400.0,
+    "annually": 366 * 86400.0,
+}
+
+
+def calendar_period(on_calendar: str) -> float | None:
+    """The longest gap between two runs of a named OnCalendar= period, else None."""
+    return CALENDAR_PERIODS.get(on_calendar.strip().lower())
+
+
+def memory_bytes(memory_max: str | None) -> int | None:
+    """MemoryMax= in bytes when it is absolute ('2G'); None for none, a percentage or
+    'infinity'."""
+    from agent.config.fields import parse_size
+
+    if memory_max is None or memory_max == "infinity" or memory_max.endswith("%"):
+        return None
+    return parse_size(memory_max)
 
 
 def render_view(view: AgentView) -> str:
@@ -95,7 +136,13 @@ def parse_view(text: str) -> AgentView:
     services: dict[str, ServiceView] = {}
     for name, svc in data.pop("services").items():
         services[name] = _service_view(svc)
-    return AgentView(**data, services=services)
+    targets: list[NotifyTarget] = []
+    for target in data.pop("notify_targets", []):
+        values: dict[str, Any] = {
+            k: tuple(v) if isinstance(v, list) else v for k, v in target.items()
+        }
+        targets.append(NotifyTarget(**values))
+    return AgentView(**data, services=services, notify_targets=tuple(targets))
 
 
 def _service_view(values: dict[str, Any]) -> ServiceView:

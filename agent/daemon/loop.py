@@ -1,8 +1,7 @@
 """``ragops agent run``: the loop that probes, judges (agent/daemon/judgement.py) and acts.
 
-systemd integration follows Patroni: signal handlers only set flags; the main loop sends
-READY=1 after its first full round and WATCHDOG=1 after every completed round (never from
-a side thread), so a hung loop is exactly what systemd's watchdog kills.
+As in Patroni, signal handlers only set flags; READY=1 follows the first full round and
+WATCHDOG=1 every completed round, from the main loop: a hung loop is what the watchdog kills.
 """
 
 from __future__ import annotations
@@ -18,6 +17,7 @@ from typing import TYPE_CHECKING
 
 import structlog
 
+from agent.alerting.dispatcher import Alerting
 from agent.config.view import AgentView
 from agent.daemon import resources
 from agent.daemon.judgement import (
@@ -30,13 +30,12 @@ from agent.daemon.judgement import (
     reset_service,
     summarize,
 )
-from agent.daemon.metrics import MetricsServer, figures_of, render_metrics
+from agent.daemon.metrics import MetricsServer, render_round
 from agent.daemon.probes import run_probe
 from agent.daemon.specs import build_services
 from agent.daemon.statefile import (
     DEBUG_HANG_FILE,
     OnceOnly,
-    read_snapshot_success,
     read_state,
     render_service_rows,
     render_state,
@@ -44,7 +43,7 @@ from agent.daemon.statefile import (
     state_path,
     take_reset_requests,
 )
-from agent.daemon.verifystate import read_verify_results, render_verify_metrics
+from agent.daemon.verifystate import read_verify_results
 from agent.errors import CommandError, ConfigError, ExitStatus, RagopsError
 from agent.io.files import write_atomic
 from agent.systemd.notify import Notifier, monotonic_usec, status_line, watchdog_seconds
@@ -103,6 +102,7 @@ class Agent:
         self.client: httpx.AsyncClient | None = None
         self.client_tls = False
         self.started_wall = time.time()
+        self.alerting = Alerting()
         self.apply_settings(settings)
 
     # -- configuration ---------------------------------------------------------------
@@ -127,12 +127,14 @@ class Agent:
         wd = watchdog_seconds()
         # Judge (and so ping the watchdog) at least every quarter of its timeout.
         self.max_eval_gap = min(5.0, wd / 4) if wd else 5.0
+        self.alerting.configure(settings)
 
     def restore_history(self) -> None:
         """Keep restart counts across an agent restart (the file lives until reboot)."""
         doc = read_state(state_path(self.run_dir))
         if doc is not None:
             self.states = restore_history(self.states, doc)
+        self.alerting.restore(n for n, s in self.states.items() if s.gave_up)
 
     # -- lifecycle -------------------------------------------------------------------
     async def run(self) -> int:
@@ -149,6 +151,7 @@ class Agent:
         self.client_tls = self.needs_tls()
         self.client = make_async_client(tls=self.client_tls)
         await self.start_metrics()
+        self.alerting.start()
         log.info("agent.started", services=",".join(self.services), pid=os.getpid())
         try:
             while not self.stop_requested:
@@ -163,6 +166,7 @@ class Agent:
             await asyncio.gather(*self.inflight.values(), return_exceptions=True)
             if self.metrics is not None:
                 await self.metrics.close()
+            await self.alerting.close()
             await self.client.aclose()
         return ExitStatus.OK
 
@@ -295,6 +299,7 @@ class Agent:
             log.info("agent.ready", status=summarize(self.states))
             settle_heap()
         self.sample_resources(now)
+        self.alerting.observe(actions, self.resources.disk, self.resources.disk_size, time.time())
         self.publish(now)
         self.maybe_hang()
         self.notifier.send("WATCHDOG=1")
@@ -347,13 +352,7 @@ class Agent:
         except OSError as exc:
             log.error("statefile.failed", path=str(state_path(self.run_dir)), error=str(exc))
         if self.metrics is not None:
-            windows = {n: p.restart_window_seconds for n, p in self.policies.items()}
-            res = self.resources
-            figures = figures_of(self.states, windows, res.usage, res.disk, now)
-            success = read_snapshot_success(self.state_dir, self.report_bad_state)
-            self.metrics.text = render_metrics(
-                figures, success, self.rounds, wall
-            ) + render_verify_metrics(read_verify_results(self.state_dir))
+            self.metrics.text = render_round(self, now, wall)
 
     def state_document(self, now: float, wall: float, summary: str) -> str:
         rows = render_service_rows(
@@ -374,6 +373,7 @@ class Agent:
             summary=summary,
             ready=self.ready,
             snapshot_verify=read_verify_results(self.state_dir),
+            notify=self.alerting.last_deliveries(),
         )
 
     def maybe_hang(self) -> None:

@@ -14,12 +14,16 @@ import asyncio
 import contextlib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import structlog
 
 from agent.daemon.health import HEALTHY, STATES
 from agent.daemon.judgement import ServiceState, restarts_in_window
 from agent.daemon.resources import Usage
+
+if TYPE_CHECKING:
+    from agent.daemon.loop import Agent
 
 log = structlog.get_logger("ragops.agent")
 
@@ -31,6 +35,19 @@ class ServiceFigures:
     rss_bytes: int | None = None
     cpu_seconds: float | None = None
     disk_free: Mapping[str, int] = field(default_factory=dict)
+    disk_size: Mapping[str, int] = field(default_factory=dict)
+    # The plan the service runs against: CPUs it may use, its MemoryMax= (None: no cap).
+    cpus: int | None = None
+    memory_max_bytes: int | None = None
+
+
+@dataclass(frozen=True)
+class SnapshotFigures:
+    """Per collection: the last successful snapshot's size and duration; the timer's period."""
+
+    size_bytes: Mapping[str, int] = field(default_factory=dict)
+    duration_seconds: Mapping[str, float] = field(default_factory=dict)
+    schedule_seconds: float | None = None
 
 
 def figures_of(
@@ -39,8 +56,15 @@ def figures_of(
     usage: Mapping[str, Usage],
     disk: Mapping[str, Mapping[str, int]],
     now: float,
+    *,
+    disk_size: Mapping[str, Mapping[str, int]] | None = None,
+    memory_max: Mapping[str, int | None] | None = None,
 ) -> dict[str, ServiceFigures]:
     """Pure: each service's figures; ``windows`` is restart_window by service name."""
+    from agent.systemd.syntax import parse_cpu_list
+
+    sizes = disk_size or {}
+    caps = memory_max or {}
     return {
         name: ServiceFigures(
             state=state,
@@ -48,9 +72,46 @@ def figures_of(
             rss_bytes=u.rss_bytes if (u := usage.get(name)) else None,
             cpu_seconds=u.cpu_seconds if u else None,
             disk_free=disk.get(name, {}),
+            disk_size=sizes.get(name, {}),
+            cpus=len(parse_cpu_list(u.cpus)) if u and u.cpus else None,
+            memory_max_bytes=caps.get(name),
         )
         for name, state in states.items()
     }
+
+
+def render_round(agent: Agent, now: float, wall: float) -> str:
+    """The exposition after one of the agent's rounds: its figures and what the snapshot
+    job recorded in its state directory."""
+    from agent.daemon.statefile import read_snapshot_figures, read_snapshot_success
+    from agent.daemon.verifystate import read_verify_results, render_verify_metrics
+
+    tracker, view = agent.resources, agent.view
+    figures = figures_of(
+        agent.states,
+        {n: p.restart_window_seconds for n, p in agent.policies.items()},
+        tracker.usage,
+        tracker.disk,
+        now,
+        disk_size=tracker.disk_size,
+        memory_max={n: s.memory_max_bytes for n, s in view.services.items()},
+    )
+    recorded = read_snapshot_figures(agent.state_dir)
+    snapshots = snapshot_figures_of(recorded, view.snapshot_schedule_seconds)
+    success = read_snapshot_success(agent.state_dir, agent.report_bad_state)
+    verified = render_verify_metrics(read_verify_results(agent.state_dir))
+    return render_metrics(figures, success, agent.rounds, wall, snapshots) + verified
+
+
+def snapshot_figures_of(
+    recorded: Mapping[str, tuple[int, float]], schedule_seconds: float | None
+) -> SnapshotFigures:
+    """Pure: the snapshot job's recorded (bytes, seconds) per collection, and the period."""
+    return SnapshotFigures(
+        size_bytes={c: f[0] for c, f in recorded.items()},
+        duration_seconds={c: f[1] for c, f in recorded.items()},
+        schedule_seconds=schedule_seconds,
+    )
 
 
 def render_metrics(
@@ -58,6 +119,7 @@ def render_metrics(
     snapshot_success: Mapping[str, float],
     rounds: int,
     last_round_wall: float,
+    snapshots: SnapshotFigures | None = None,
 ) -> str:
     """Pure: the exposition text (format 0.0.4)."""
     out: list[str] = []
@@ -128,6 +190,32 @@ def render_metrics(
         ((_labels(service=n), f.cpu_seconds) for n, f in items if f.cpu_seconds is not None),
     )
     family(
+        "ragops_service_cpus",
+        "gauge",
+        "CPUs the service's main process may run on (its CPUAffinity=).",
+        ((_labels(service=n), float(f.cpus)) for n, f in items if f.cpus is not None),
+    )
+    family(
+        "ragops_service_memory_max_bytes",
+        "gauge",
+        "The service's configured memory_max (MemoryMax=) in bytes, when it has one.",
+        (
+            (_labels(service=n), float(f.memory_max_bytes))
+            for n, f in items
+            if f.memory_max_bytes is not None
+        ),
+    )
+    family(
+        "ragops_disk_size_bytes",
+        "gauge",
+        "Size in bytes of the file system of a data path.",
+        (
+            (_labels(service=n, path=p), float(size))
+            for n, f in items
+            for p, size in sorted(f.disk_size.items())
+        ),
+    )
+    family(
         "ragops_disk_free_bytes",
         "gauge",
         "Free bytes on the file system of a data path.",
@@ -142,6 +230,25 @@ def render_metrics(
         "gauge",
         "Unix time of the collection's last successful snapshot.",
         ((_labels(collection=c), t) for c, t in sorted(snapshot_success.items())),
+    )
+    snap = snapshots or SnapshotFigures()
+    family(
+        "ragops_snapshot_last_size_bytes",
+        "gauge",
+        "Size of the collection's last successful snapshot.",
+        ((_labels(collection=c), float(v)) for c, v in sorted(snap.size_bytes.items())),
+    )
+    family(
+        "ragops_snapshot_last_duration_seconds",
+        "gauge",
+        "How long the collection's last successful snapshot took.",
+        ((_labels(collection=c), v) for c, v in sorted(snap.duration_seconds.items())),
+    )
+    family(
+        "ragops_snapshot_schedule_seconds",
+        "gauge",
+        "Period of snapshot.on_calendar, when it is one of systemd's named periods.",
+        [("", snap.schedule_seconds)] if snap.schedule_seconds is not None else [],
     )
     family("ragops_agent_rounds_total", "counter", "Completed agent rounds.", [("", rounds)])
     family(

@@ -72,11 +72,13 @@ def sample_process_tree(
     return Usage(rss, cpu, format_cpu_list(affinity or []), len(tree))
 
 
-def disk_free(path: str) -> int | None:
+def disk_usage(path: str) -> tuple[int, int] | None:
+    """(free, total) bytes of the file system holding ``path``."""
     try:
-        return shutil.disk_usage(path).free
+        usage = shutil.disk_usage(path)
     except OSError:
         return None
+    return usage.free, usage.total
 
 
 def cpu_percent(previous: tuple[float, float] | None, cpu_seconds: float, now: float) -> float:
@@ -98,6 +100,7 @@ class ResourceTracker:
         self.usage: dict[str, Usage] = {}
         self.cpu_pct: dict[str, float] = {}
         self.disk: dict[str, dict[str, int]] = {}
+        self.disk_size: dict[str, dict[str, int]] = {}
         self._cpu_marks: dict[str, tuple[float, float]] = {}
         self._last = -every
 
@@ -120,5 +123,6 @@ class ResourceTracker:
                 self.cpu_pct[name] = cpu_percent(mark, usage.cpu_seconds, now)
                 self._cpu_marks[name] = (usage.cpu_seconds, now)
                 self.usage[name] = usage
-            free = {p: disk_free(p) for p in data_paths.get(name, [])}
-            self.disk[name] = {p: f for p, f in free.items() if f is not None}
+            found = {p: u for p in data_paths.get(name, []) if (u := disk_usage(p)) is not None}
+            self.disk[name] = {p: u[0] for p, u in found.items()}
+            self.disk_size[name] = {p: u[1] for p, u in found.items()}

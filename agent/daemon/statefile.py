@@ -25,6 +25,7 @@ STATE_FILE = "agent-state.json"
 RESET_DIR = "agent-reset"
 DEBUG_HANG_FILE = "debug-hang"
 SNAPSHOT_SUCCESS_FILE = "snapshot-last-success.json"
+SNAPSHOT_FIGURES_FILE = "snapshot-last-figures.json"
 FORMAT_VERSION = 1
 # State files are small; anything bigger is not ours (and /dev/zero must not be read whole).
 MAX_STATE_BYTES = 4 << 20
@@ -194,6 +195,21 @@ def read_snapshot_success(
     return found
 
 
+def read_snapshot_figures(state_dir: Path) -> dict[str, tuple[int, float]]:
+    """{collection: (bytes, seconds)} of the last successful snapshot; values that are not
+    two sane finite numbers are left out (the snapshot job's user writes the file)."""
+    data = load_json(state_dir / SNAPSHOT_FIGURES_FILE)
+    if not isinstance(data, dict):
+        return {}
+    out: dict[str, tuple[int, float]] = {}
+    for collection, value in data.items():
+        if isinstance(value, list) and len(value) == 2:
+            size, seconds = number(value[0]), number(value[1])
+            if size is not None and seconds is not None and size >= 0 and seconds >= 0:
+                out[str(collection)] = (int(size), seconds)
+    return out
+
+
 def render_service_row(
     unit: str,
     state: ServiceState,
@@ -276,6 +292,7 @@ def render_state(
     summary: str,
     ready: bool,
     snapshot_verify: dict[str, Any] | None = None,
+    notify: dict[str, dict[str, Any]] | None = None,
 ) -> str:
     doc: dict[str, Any] = {
         "version": FORMAT_VERSION,
@@ -286,6 +303,7 @@ def render_state(
         "summary": summary,
         "ready": ready,
         "services": services,
+        "notify": notify or {},
     }
     if snapshot_verify:
         doc["snapshot_verify"] = snapshot_verify

@@ -47,6 +47,7 @@ log = structlog.get_logger("ragops.snapshot")
 CHUNK = 1 << 20
 LAST_SUCCESS_FILE = "snapshot-last-success.json"
 PENDING_FILE = "snapshot-pending.json"
+FIGURES_FILE = "snapshot-last-figures.json"
 
 
 class SnapshotError(RagopsError):
@@ -130,7 +131,7 @@ def create_snapshot(job: Job, collection: str, qdrant_version: str) -> Manifest:
         job.target.put_small(manifest_key(manifest.id), manifest.to_json())
     finally:
         _delete_in_qdrant(job, collection, info.name)
-    record_success(job.state_dir, collection, job.now().timestamp())
+    record_success(job.state_dir, collection, job.now().timestamp(), info.size, progress.elapsed)
     log.info(
         "snapshot.create.finished",
         collection=collection,
@@ -199,12 +200,12 @@ def _pending(state_dir: Path, collection: str, name: str, *, add: bool) -> None:
     write_atomic(path, json.dumps(data, indent=2, sort_keys=True) + "\n")
 
 
-def record_success(state_dir: Path, collection: str, when: float) -> None:
-    """The agent's metrics read this file: collection -> unix time of the last success."""
-    path = state_dir / LAST_SUCCESS_FILE
-    data = _read_json(path)
-    data[collection] = when
-    write_atomic(path, json.dumps(data, indent=2, sort_keys=True) + "\n")
+def record_success(state_dir: Path, collection: str, when: float, size: int, secs: float) -> None:
+    """For the agent's metrics: per collection, the last success's time, size and duration."""
+    for name, value in ((LAST_SUCCESS_FILE, when), (FIGURES_FILE, [size, round(secs, 3)])):
+        data = _read_json(state_dir / name)
+        data[collection] = value
+        write_atomic(state_dir / name, json.dumps(data, indent=2, sort_keys=True) + "\n")
 
 
 def _read_json(path: Path) -> dict[str, Any]:

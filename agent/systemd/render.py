@@ -168,7 +168,16 @@ def agent_credentials(settings: Settings) -> list[tuple[str, str]]:
         cred = service.health.header_credential
         if cred is not None:
             creds.append((f"{name}.{cred}", service.credentials[cred]))
-    return creds
+    return creds + notify_credentials(settings)
+
+
+def notify_credentials(settings: Settings) -> list[tuple[str, str]]:
+    """The secret parts of ping URLs: the file's path goes in the unit, never the secret."""
+    return [
+        (f"notify-{name}", target.secret_file)
+        for name, target in sorted(settings.notify.targets.items())
+        if target.secret_file
+    ]
 
 
 def snapshot_credentials(settings: Settings) -> list[tuple[str, str]]:
@@ -180,7 +189,7 @@ def snapshot_credentials(settings: Settings) -> list[tuple[str, str]]:
         creds.append(("s3-access-key-id", s3.access_key_id_file))
     if s3.secret_access_key_file:
         creds.append(("s3-secret-access-key", s3.secret_access_key_file))
-    return creds
+    return creds + notify_credentials(settings)
 
 
 def load_credentials(creds: list[tuple[str, str]]) -> str:

@@ -9,6 +9,7 @@ as a tarball. See docs/e2e.md.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import os
 import re
 import shlex
@@ -40,6 +41,8 @@ ROOTFS_PACKAGES = (
     "util-linux",
     "curl",
     "ca-certificates",
+    # Debian's Prometheus and promtool: the metrics, rules and dashboard checks (issue 16).
+    "prometheus",
 )
 # Units a throwaway container has no use for (no network, no consoles to log in on).
 MASKED_UNITS = (
@@ -48,9 +51,11 @@ MASKED_UNITS = (
     "getty.target",
     "console-getty.service",
     "systemd-networkd-wait-online.service",
+    # Started only by the test that scrapes the agent (tests/e2e/test_prometheus_e2e.py).
+    "prometheus.service",
 )
 # Bump when the rootfs recipe changes so a stale cache is rebuilt.
-ROOTFS_RECIPE = "2"
+ROOTFS_RECIPE = "3"
 CGROUP_ROOT = Path("/sys/fs/cgroup")
 CONTAINER_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 BOOT_TIMEOUT = 90.0
@@ -145,7 +150,6 @@ def build_rootfs(dest: Path, mirror: str) -> None:
 def recipe_digest() -> str:
     """A short hash of what goes into the rootfs: branches that each bump ROOTFS_RECIPE
     to the same number with different packages never share one cached tarball."""
-    import hashlib
 
     recipe = "\n".join([SUITE, ROOTFS_RECIPE, *ROOTFS_PACKAGES, "--", *MASKED_UNITS])
     return hashlib.sha256(recipe.encode()).hexdigest()[:10]

@@ -38,7 +38,9 @@ def toml_value(value: Any) -> str:
     return json.dumps(value)
 
 
-def render_config(run_dir: Path, services: dict[str, dict[str, Any]], metrics: str = "") -> str:
+def render_config(
+    run_dir: Path, services: dict[str, dict[str, Any]], metrics: str = "", extra: str = ""
+) -> str:
     lines = [
         "[ragops]",
         f"run_dir = {toml_value(str(run_dir))}",
@@ -54,7 +56,7 @@ def render_config(run_dir: Path, services: dict[str, dict[str, Any]], metrics: s
         lines.extend(f"{k} = {toml_value(v)}" for k, v in svc.items() if k != "health")
         lines.append(f"[services.{name}.health]")
         lines.extend(f"{k} = {toml_value(v)}" for k, v in health.items())
-    return "\n".join(lines) + "\n"
+    return "\n".join(lines) + "\n" + extra
 
 
 @dataclass
@@ -66,6 +68,8 @@ class Stack:
     events: list[dict[str, Any]] = field(default_factory=list)
     units: LocalUnits | None = None
     agent: Agent | None = None
+    # More TOML after the services (e.g. a [notify] section).
+    extra_toml: str = ""
 
     @property
     def config_path(self) -> Path:
@@ -109,7 +113,9 @@ class Stack:
         self.controls[name].write_text(mode + "\n")
 
     def write_config(self, metrics: str = "") -> None:
-        self.config_path.write_text(render_config(self.run_dir, self.services, metrics))
+        self.config_path.write_text(
+            render_config(self.run_dir, self.services, metrics, self.extra_toml)
+        )
 
     def named(self, event: str, service: str | None = None) -> list[dict[str, Any]]:
         return [

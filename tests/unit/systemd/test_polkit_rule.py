@@ -9,7 +9,7 @@ import re
 import dukpy  # type: ignore[import-untyped]
 import pytest
 
-from agent.config.models import RESERVED_SERVICE_NAMES, SERVICE_NAME_RE
+from agent.config.fields import RESERVED_SERVICE_NAMES, SERVICE_NAME_RE
 from agent.systemd.render import OWN_UNITS, TARGET, rotation_unit
 from agent.systemd.syntax import unit_name
 from tests.paths import REPO
