@@ -286,16 +286,29 @@ class Verifier:
         self.root = root
         self.unit_dir = root / "etc/systemd/system"
         shutil.copytree("/usr/lib/systemd/system", root / "usr/lib/systemd/system", symlinks=True)
+        # What the previous config's stubs added, removed before the next config's: one
+        # config's program "/a/b" must not stand where another's "/a/b/c" needs a directory.
+        self.made: list[Path] = []
 
     def verify(self, data: dict[str, Any], units: dict[str, str]) -> str:
         shutil.rmtree(self.unit_dir, ignore_errors=True)
         self.unit_dir.mkdir(parents=True)
+        for made in reversed(self.made):
+            if made.is_dir() and not made.is_symlink():
+                shutil.rmtree(made, ignore_errors=True)
+            else:
+                made.unlink(missing_ok=True)
+        self.made = []
         loaded = settings_from_data(data, SOURCE)
         programs = {s.exec[0] for s in loaded.services.values()}
         programs |= {loaded.ragops.ragops_bin, "/bin/kill"}
-        for program in programs:
+        for program in sorted(programs):
             stub = self.root / program.lstrip("/")
+            missing = [d for d in (stub.parent, *stub.parent.parents) if not d.exists()]
+            if stub.is_dir() or any(d.is_file() for d in stub.parents if d != self.root):
+                continue  # two programs of one config that cannot both exist: verify says so
             stub.parent.mkdir(parents=True, exist_ok=True)
+            self.made += [*reversed(missing), *([] if stub.exists() else [stub])]
             stub.write_text("#!/bin/sh\n")
             stub.chmod(0o755)
         for name, body in units.items():
