@@ -243,6 +243,12 @@ class QdrantClient:
         if status != "completed":
             raise QdrantError(f"{self._describe('PUT', path)}: update status {status!r}")
 
+    def create_field_index(self, collection: str, field_name: str, schema: str) -> None:
+        """PUT /collections/{c}/index?wait=true (create_field_index) for one payload field."""
+        body = {"field_name": field_name, "field_schema": schema}
+        path = f"/collections/{_seg(collection)}/index"
+        self._request("PUT", path, params={"wait": "true"}, json=body)
+
     def retrieve_points(self, collection: str, ids: list[int | str]) -> list[dict[str, Any]]:
         """POST /collections/{c}/points (get_points): these points, payloads and vectors."""
         body = {"ids": ids, "with_payload": True, "with_vector": True}

@@ -19,7 +19,6 @@ from __future__ import annotations
 import base64
 import contextlib
 import fcntl
-import io
 import json
 import os
 import pickle
@@ -32,6 +31,9 @@ from pathlib import Path
 from typing import IO, Any
 
 from agent.errors import LockedError, RagopsError
+from agent.migrate import safepickle
+from agent.migrate.safepickle import Model
+from agent.migrate.sources.base import Cursor, PointBatch
 
 META_FILE = "meta.json"
 LOCK_FILE = ".lock"
@@ -53,39 +55,18 @@ class LocalCollection:
     storage: Path
 
 
-@dataclass(frozen=True)
-class PointBatch:
-    last_rowid: int
-    points: list[JsonPoint]
+# qdrant-client's model classes become plain attribute holders (agent.migrate.safepickle).
+_MODEL_MODULES = ("qdrant_client",)
 
 
-class _Model:
-    """Stands in for any pickled pydantic model of qdrant-client (v1 or v2 pickles)."""
-
-    def __setstate__(self, state: Any) -> None:
-        fields = state.get("__dict__", state) if isinstance(state, dict) else {}
-        self.__dict__.update(fields)
-
-
-class _PointUnpickler(pickle.Unpickler):
-    # Builtins the pickles need; everything from qdrant_client becomes a _Model; numpy stays
-    # allowed because older qdrant-client versions stored vectors as arrays.
-    _SAFE_BUILTINS = frozenset({"list", "dict", "set", "frozenset", "tuple", "int", "float"})
-
-    def find_class(self, module: str, name: str) -> Any:
-        if module.startswith("qdrant_client."):
-            return _Model
-        if module == "builtins" and name in self._SAFE_BUILTINS:
-            return super().find_class(module, name)
-        if module.split(".", maxsplit=1)[0] in ("numpy", "copyreg", "_codecs"):
-            return super().find_class(module, name)
-        raise pickle.UnpicklingError(f"unexpected class {module}.{name} in a stored point")
+def _unpickle(blob: bytes) -> Any:
+    return safepickle.loads(blob, _MODEL_MODULES)
 
 
 def unpickle_point(blob: bytes) -> JsonPoint:
     """One stored row -> a point in the REST API's JSON shape."""
-    obj = _PointUnpickler(io.BytesIO(blob)).load()
-    fields = obj.__dict__ if isinstance(obj, _Model) else obj
+    obj = _unpickle(blob)
+    fields = obj.__dict__ if isinstance(obj, Model) else obj
     if not isinstance(fields, dict) or "id" not in fields:
         raise pickle.UnpicklingError("a stored point has no id")
     vector = vector_json(fields.get("vector"))
@@ -112,7 +93,7 @@ def vector_json(value: Any) -> Any:
 
 def to_json(value: Any) -> Any:
     """Vectors, sparse vectors and payload values -> plain JSON values."""
-    if isinstance(value, _Model):
+    if isinstance(value, Model):
         return {k: to_json(v) for k, v in value.__dict__.items() if v is not None}
     if isinstance(value, dict):
         return {str(k): to_json(v) for k, v in value.items()}
@@ -193,6 +174,17 @@ class EmbeddedStore:
             found.append(LocalCollection(name, dict(config), self._storage_path(name)))
         return found
 
+    @property
+    def label(self) -> str:
+        """Names the store in the state file (the resolved directory, as before sources)."""
+        return str(self.root.resolve())
+
+    def names(self) -> list[str]:
+        return [c.name for c in self.collections()]
+
+    def config(self, name: str) -> dict[str, Any]:
+        return self.collection(name).config
+
     def collection(self, name: str) -> LocalCollection:
         for found in self.collections():
             if found.name == name:
@@ -248,7 +240,7 @@ class EmbeddedStore:
         canonical_odd: list[str] = []
         for (key,) in conn.execute("SELECT id FROM points"):
             rows += 1
-            point_id = normalize_id(_PointUnpickler(io.BytesIO(base64.b64decode(key))).load())
+            point_id = normalize_id(_unpickle(base64.b64decode(key)))
             canonical = _canonical_key(point_id)
             if key != canonical:
                 odd[point_id] += 1
@@ -260,13 +252,13 @@ class EmbeddedStore:
         return rows - duplicates
 
     def batches(
-        self, name: str, batch_size: int, after_rowid: int | None = None
+        self, name: str, batch_size: int, after_rowid: Cursor = None
     ) -> Iterator[PointBatch]:
         """Points in rowid order, ``batch_size`` at a time, after ``after_rowid`` if given."""
         conn = self._db(name)
         if conn is None:
             return
-        last = after_rowid
+        last = int(after_rowid) if after_rowid is not None else None
         while True:
             try:
                 rows = self._page(conn, last, batch_size)
@@ -307,7 +299,7 @@ class EmbeddedStore:
     def _decode(self, name: str, rowid: int, blob: bytes) -> JsonPoint:
         try:
             return unpickle_point(blob)
-        except (pickle.UnpicklingError, EOFError, ValueError, TypeError, AttributeError) as exc:
+        except safepickle.UNPICKLE_ERRORS as exc:
             raise StoreError(
                 f"{self.root}: collection {name!r}, row {rowid}: unreadable point: {exc}"
             ) from None

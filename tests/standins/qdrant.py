@@ -2,11 +2,15 @@
 """A Qdrant stand-in for tests: stdlib only, follows qdrant-openapi.json for what it serves.
 
 Run by path: ``python3 tests/standins/qdrant.py --port N [--api-key K] [--storage DIR]
-[--load-seconds S] [--version 1.19.0] [--snapshot-size BYTES]``. It prints ``READY <port>``
-once it serves.
+[--load-seconds S] [--version 1.19.0] [--snapshot-size BYTES] [--compact]``. It prints
+``READY <port>`` once it serves. ``--compact`` keeps dense vectors as float32 arrays, as
+Qdrant stores them (a 100k x 384 store then fits in ~200 MiB, not ~1.3 GiB of Python floats),
+and records a points upsert as ``{"points": <count>, "first": id, "last": id}`` instead of
+its whole body.
 
 Serves: ``/``, ``/healthz``, ``/livez``, ``/readyz``; collections (create with dense, named and
-sparse vectors, list, info, delete); points (upsert, scroll, count, get by id); collection
+sparse vectors, list, info, delete); payload indexes (create: ``payload_schema`` in the
+info); points (upsert, scroll, count, get by id); collection
 snapshots (create with ``wait``, list, download, delete, upload-recover with ``priority`` and
 ``checksum``). A snapshot file is a small JSON header (the collection's config and points)
 followed by deterministic padding up to the snapshot size, written once to disk with its
@@ -24,6 +28,7 @@ Test controls (not part of Qdrant's API, no api-key needed):
 from __future__ import annotations
 
 import argparse
+import array
 import contextlib
 import hashlib
 import json
@@ -45,6 +50,7 @@ BLOCK = 1 << 20
 _BASE_BLOCK = random.Random(20240722).randbytes(BLOCK)
 HEALTH = {"/healthz": "healthz check passed", "/livez": "healthz check passed"}
 HEALTH["/readyz"] = "all shards are ready"
+PAYLOAD_TYPES = ("keyword", "integer", "float", "geo", "text", "bool", "datetime", "uuid")
 
 
 class HttpError(Exception):
@@ -62,6 +68,7 @@ class State:
         self.collections: dict[str, dict[str, Any]] = {}
         self.faults: dict[str, Any] = {"snapshot_size": args.snapshot_size}
         self.requests: list[dict[str, Any]] = []
+        self.compact: bool = bool(getattr(args, "compact", False))
         self.operation_id = 0
 
     def snapshot_dir(self, collection: str) -> Path:
@@ -86,7 +93,7 @@ def padding(index: int) -> bytes:
 
 
 def write_snapshot_file(path: Path, header: dict[str, Any], size: int) -> tuple[int, str]:
-    body = json.dumps(header).encode()
+    body = json.dumps(header, default=plain).encode()
     head = MAGIC + str(len(body)).encode() + b"\n" + body
     digest = hashlib.sha256()
     tmp = path.with_name(path.name + ".tmp")
@@ -263,7 +270,10 @@ def collection_info(coll: dict[str, Any]) -> dict[str, Any]:
             "wal_config": {"wal_capacity_mb": 32, "wal_segments_ahead": 0},
             "quantization_config": None,
         },
-        "payload_schema": {},
+        "payload_schema": {
+            k: {"data_type": v["data_type"], "points": count}
+            for k, v in coll.get("payload_schema", {}).items()
+        },
     }
 
 
@@ -316,8 +326,37 @@ def select_vector(vector: Any, selector: Any) -> Any:
     if not selector:
         return None
     if isinstance(selector, list) and isinstance(vector, dict):
-        return {k: v for k, v in vector.items() if k in selector}
+        return {k: plain(v) for k, v in vector.items() if k in selector}
+    return plain(vector)
+
+
+def compact(vector: Any) -> Any:
+    """--compact: dense vectors as float32 arrays (what Qdrant keeps), the rest as sent."""
+    if isinstance(vector, list) and vector and all(isinstance(x, int | float) for x in vector):
+        return array.array("f", vector)
+    if isinstance(vector, dict) and "indices" not in vector:
+        return {k: compact(v) for k, v in vector.items()}
     return vector
+
+
+def plain(vector: Any) -> Any:
+    if isinstance(vector, array.array):
+        return vector.tolist()
+    if isinstance(vector, dict):
+        return {k: plain(v) for k, v in vector.items()}
+    return vector
+
+
+def summarize_upsert(body: Any) -> Any:
+    points = body.get("points") if isinstance(body, dict) else None
+    if not isinstance(points, list):
+        return body
+    ids = [p.get("id") for p in points if isinstance(p, dict)]
+    return {
+        "points": len(points),
+        "first": ids[0] if ids else None,
+        "last": ids[-1] if ids else None,
+    }
 
 
 # ---- the HTTP handler ---------------------------------------------------------------------
@@ -434,6 +473,8 @@ class Handler(BaseHTTPRequestHandler):
             self.close_connection = True
 
     def record(self, method: str, path: str, raw_query: str, body: Any, ctype: str = "") -> None:
+        if self.state.compact and method == "PUT" and path.endswith("/points"):
+            body = summarize_upsert(body)
         with self.state.lock:
             self.state.requests.append(
                 {
@@ -486,6 +527,8 @@ class Handler(BaseHTTPRequestHandler):
             self.collection_op(method, name, body, t0)
         elif rest[0] == "points":
             self.points_op(method, name, rest[1:], query, body, t0)
+        elif rest == ["index"] and method == "PUT":
+            self.index_op(name, query, body, t0)
         elif is_upload:
             self.upload_recover(name, query, t0)
         elif rest[0] == "snapshots":
@@ -517,6 +560,24 @@ class Handler(BaseHTTPRequestHandler):
             else:
                 raise HttpError(405, "Method not allowed")
 
+    def index_op(self, name: str, query: dict[str, str], body: Any, t0: float) -> None:
+        body = body or {}
+        field_name, schema = body.get("field_name"), body.get("field_schema")
+        if not isinstance(field_name, str) or not field_name:
+            raise HttpError(400, "Format error in JSON body: missing field `field_name`")
+        kind = schema.get("type") if isinstance(schema, dict) else schema
+        if kind not in PAYLOAD_TYPES:
+            raise HttpError(400, f"Format error in JSON body: unknown field_schema {schema!r}")
+        with self.state.lock:
+            coll = self.collection(name)
+            coll.setdefault("payload_schema", {})[field_name] = {
+                "data_type": kind,
+                "points": 0,
+            }
+            self.state.operation_id += 1
+            status = "completed" if query.get("wait") == "true" else "acknowledged"
+            self.ok({"operation_id": self.state.operation_id, "status": status}, t0)
+
     def points_op(
         self, method: str, name: str, rest: list[str], query: dict[str, str], body: Any, t0: float
     ) -> None:
@@ -542,7 +603,9 @@ class Handler(BaseHTTPRequestHandler):
                 for point in incoming:
                     points[point["id"]] = {
                         "id": point["id"],
-                        "vector": point.get("vector"),
+                        "vector": compact(point.get("vector"))
+                        if self.state.compact
+                        else point.get("vector"),
                         "payload": point.get("payload") or {},
                     }
                 self.state.operation_id += 1
@@ -717,6 +780,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--load-seconds", type=float, default=0.0)
     parser.add_argument("--version", default="1.19.0")
     parser.add_argument("--snapshot-size", type=int, default=1 << 20)
+    parser.add_argument("--compact", action="store_true")
     args = parser.parse_args(argv)
     state = State(args)
     # Like Qdrant: collections load before the port binds, so start-up refuses connections.
