@@ -10,6 +10,7 @@ vector, several become named vectors; the distance is the metric of each field's
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import heapq
 import json
 import random
@@ -17,6 +18,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from agent.errors import LockedError
 from agent.migrate.sources.base import (
     Cursor,
     JsonPoint,
@@ -73,15 +75,25 @@ class MilvusSource:
     def __init__(self, path: Path, distance: str | None = None) -> None:
         pymilvus = require("pymilvus", "milvus", "--from milvus:")
         require("milvus_lite", "milvus", "--from milvus:")
-        if not path.is_file():
-            raise SourceError(f"{path}: no such Milvus Lite database file")
+        if not path.exists():  # a file, or a directory with milvus-lite 3
+            raise SourceError(f"{path}: no such Milvus Lite database")
         self.path = path
         self.distance = distance
+        _check_unlocked(path)
         try:
             self.client = pymilvus.MilvusClient(str(path))
         except Exception as exc:  # pymilvus raises many kinds; report one line
             raise SourceError(f"{path}: cannot open the Milvus Lite database: {exc}") from None
         self._schemas: dict[str, _Schema] = {}
+        self._errors: type[Exception] = pymilvus.exceptions.MilvusException
+
+    @contextlib.contextmanager
+    def _reading(self, name: str) -> Iterator[None]:
+        try:
+            yield
+        except self._errors as exc:
+            message = getattr(exc, "message", None) or str(exc)
+            raise SourceError(f"{self.path}: collection {name!r}: {message}") from None
 
     @property
     def label(self) -> str:
@@ -97,12 +109,15 @@ class MilvusSource:
         if name not in self.names():
             known = ", ".join(self.names()) or "none"
             raise SourceError(f"{self.path}: no collection {name!r} (collections: {known})")
-        info = self.client.describe_collection(name)
         metrics: dict[str, str | None] = {}
-        for index in self.client.list_indexes(name):
-            described = self.client.describe_index(name, index)
-            field = described.get("field_name", index)
-            metrics[field] = _METRICS.get(str(described.get("metric_type", "")).upper())
+        with self._reading(name):
+            info = self.client.describe_collection(name)
+            for index in self.client.list_indexes(name):
+                described = self.client.describe_index(name, index)
+                field = described.get("field_name", index)
+                metrics[field] = _METRICS.get(str(described.get("metric_type", "")).upper())
+            # A collection must be loaded to be queried; loading is what the API does too.
+            self.client.load_collection(name)
         try:
             found = _Schema(name, info, metrics)
         except SourceError as exc:
@@ -130,7 +145,8 @@ class MilvusSource:
 
     def count(self, name: str) -> int:
         self.schema(name)
-        rows = self.client.query(name, output_fields=["count(*)"])
+        with self._reading(name):
+            rows = self.client.query(name, output_fields=["count(*)"])
         return int(rows[0]["count(*)"])
 
     def batches(
@@ -145,11 +161,16 @@ class MilvusSource:
     def _pages(
         self, name: str, batch_size: int, expr: str, fields: list[str]
     ) -> Iterator[list[dict[str, Any]]]:
-        iterator = self.client.query_iterator(
-            name, batch_size=batch_size, filter=expr, output_fields=fields
-        )
+        with self._reading(name):
+            iterator = self.client.query_iterator(
+                name, batch_size=batch_size, filter=expr, output_fields=fields
+            )
         try:
-            while rows := iterator.next():
+            while True:
+                with self._reading(name):
+                    rows = iterator.next()
+                if not rows:
+                    return
                 yield rows
         finally:
             with contextlib.suppress(Exception):
@@ -175,12 +196,40 @@ class MilvusSource:
         for start in range(0, len(keys), 512):
             chunk = keys[start : start + 512]
             expr = f"{schema.pk} in {json.dumps(chunk)}"
-            points += [
-                schema.point(dict(r), where)
-                for r in self.client.query(name, filter=expr, output_fields=["*"])
-            ]
+            with self._reading(name):
+                rows = self.client.query(name, filter=expr, output_fields=["*"])
+            points += [schema.point(dict(r), where) for r in rows]
         return points
 
     def close(self) -> None:
         with contextlib.suppress(Exception):
             self.client.close()
+        # milvus-lite 3 serves the file from a thread of this process until released.
+        with contextlib.suppress(Exception):
+            from milvus_lite.server_manager import server_manager_instance
+
+            server_manager_instance.release_server(str(self.path))
+
+
+def _check_unlocked(path: Path) -> None:
+    """A database the API has open is refused in one line (exit 75), as an embedded Qdrant."""
+    try:
+        from milvus_lite.db import LOCK_FILENAME
+    except ImportError:
+        return  # an older milvus-lite: it reports a held database itself
+    lock = path / LOCK_FILENAME
+    if not path.is_dir() or not lock.exists():
+        return
+    try:
+        handle = lock.open("rb")
+    except OSError:
+        return
+    with handle:
+        try:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise LockedError(
+                f"{path}: the Milvus Lite database is open in another process (the API is "
+                "running?); stop it, then run the migration again"
+            ) from None
+        fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
