@@ -195,7 +195,12 @@ def scroll(standin: Any, collection: str, page: int = 2_000) -> Iterator[dict[st
 
 
 def assert_points_match(
-    standin: Any, collection: str, count: int, index_of: Any, payload_of: Any = payload
+    standin: Any,
+    collection: str,
+    count: int,
+    index_of: Any,
+    payload_of: Any = payload,
+    dim: int = DIM,
 ) -> None:
     """Every point on the server once, vector and payload equal to point ``index_of(id)``."""
     seen: set[int] = set()
@@ -204,7 +209,7 @@ def assert_points_match(
         assert 0 <= i < count and i not in seen, point["id"]
         seen.add(i)
         # The stand-in keeps float32, as Qdrant does, so equality is exact.
-        assert point["vector"] == vectors(i, i + 1)[0].tolist(), point["id"]
+        assert point["vector"] == vectors(i, i + 1, dim)[0].tolist(), point["id"]
         assert point["payload"] == payload_of(i), point["id"]
     assert len(seen) == count
 

@@ -22,11 +22,17 @@ from tests.integration.migrate.sources_cases import (
 
 __all__ = ["cli", "postgres"]
 COUNT = 5_000
+RESUME_COUNT = 3_000
 
 
 @pytest.fixture(params=SOURCES)
 def case(request: pytest.FixtureRequest, tmp_path: Path) -> Case:
     return make_case(request.param, tmp_path, COUNT, request)
+
+
+@pytest.fixture(params=SOURCES)
+def resume_case(request: pytest.FixtureRequest, tmp_path: Path) -> Case:
+    return make_case(request.param, tmp_path, RESUME_COUNT, request)
 
 
 def test_each_source_migrates_with_equal_points_a_verify_sample_and_batched_upserts(
@@ -58,23 +64,24 @@ def test_each_source_migrates_with_equal_points_a_verify_sample_and_batched_upse
 
 
 def test_each_source_resumes_after_sigkill_at_its_last_committed_batch(
-    case: Case, cli: Cli
+    resume_case: Case, cli: Cli
 ) -> None:
+    case, count = resume_case, RESUME_COUNT
     args = ["migrate", *case.args, "--batch-size", "100"]
-    left = kill_halfway(cli, args, case.collection, batches=COUNT // 200)
+    left = kill_halfway(cli, args, case.collection, batches=count // 200)
     committed, batches = left["points"], left["batches"]
-    assert committed == batches * 100 and COUNT // 2 <= committed < COUNT
+    assert committed == batches * 100 and count // 2 <= committed < count
     first_run = len(sb.upserts(cli.standin, case.collection))
     assert batches <= first_run <= batches + 1  # at most one batch in flight when killed
 
     resumed = cli.run(*args, "--resume")
     assert resumed.returncode == 0, resumed.stderr
-    assert f"{COUNT - committed} points copied, resumed after batch {batches};" in resumed.stdout
+    assert f"{count - committed} points copied, resumed after batch {batches};" in resumed.stdout
     second = sb.upserts(cli.standin, case.collection)[first_run:]
     # The second run starts right after the last committed point: none lost, none resent
     # but the one batch that was in flight.
     assert case.index_of(second[0]["first"]) == committed
-    assert sum(batch["points"] for batch in second) == COUNT - committed
-    assert cli.standin.count(case.collection) == COUNT
-    sb.assert_points_match(cli.standin, case.collection, COUNT, case.index_of)
+    assert sum(batch["points"] for batch in second) == count - committed
+    assert cli.standin.count(case.collection) == count
+    sb.assert_points_match(cli.standin, case.collection, count, case.index_of)
     assert cli.state_files() == []
