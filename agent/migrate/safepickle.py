@@ -56,6 +56,16 @@ def _scalar(dtype: Any, data: Any) -> Any:
     return np.frombuffer(bytes(data), dtype=_numeric_dtype(dtype), count=1)[0]
 
 
+def _frombuffer(buffer: Any, dtype: Any, shape: Any, order: str) -> Any:
+    # What ndarray.__reduce_ex__(5) emits: the array's bytes out of band or in the pickle.
+    import numpy as np
+
+    if order not in ("C", "F"):
+        raise pickle.UnpicklingError(f"unexpected array order {order!r} in a pickle")
+    flat = np.frombuffer(buffer, dtype=_numeric_dtype(dtype))
+    return flat.reshape(shape, order=order).copy(order="K")
+
+
 def _latin1(text: str, encoding: str = "latin1") -> bytes:
     # What _codecs.encode does for the pickles numpy writes with protocols 0-2.
     if encoding not in ("latin1", "latin-1"):
@@ -89,10 +99,14 @@ class SafeUnpickler(pickle.Unpickler):
         self._model_modules = model_modules
 
     def find_class(self, module: str, name: str) -> Any:
+        if module == "__builtin__":  # protocols 0-2 spell it as Python 2 did
+            module = "builtins"
         if module == "builtins" and name in PLAIN_BUILTINS:
             return super().find_class(module, name)
         if module in _NUMPY_MODULES and name in ("_reconstruct", "ndarray", "dtype", "scalar"):
             return _numpy_global(module, name)
+        if module in ("numpy.core.numeric", "numpy._core.numeric") and name == "_frombuffer":
+            return _frombuffer
         if module == "_codecs" and name == "encode":
             return _latin1
         qualified = f"{module}.{name}"

@@ -70,7 +70,8 @@ def langchain_store(path: Path, count: int) -> list[str]:
         def embed_query(self, text: str) -> list[float]:
             raise AssertionError("the test gives embeddings")
 
-    pairs = list(zip([f"text {i}" for i in range(count)], sb.vectors(0, count, DIM).tolist()))
+    texts = [f"text {i}" for i in range(count)]
+    pairs = list(zip(texts, sb.vectors(0, count, DIM).tolist(), strict=True))
     store = FAISS.from_embeddings(pairs, Fixed(), metadatas=[sb.payload(i) for i in range(count)])
     store.save_local(str(path))
     return [store.index_to_docstore_id[i] for i in range(count)]
