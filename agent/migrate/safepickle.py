@@ -63,7 +63,7 @@ def _frombuffer(buffer: Any, dtype: Any, shape: Any, order: str) -> Any:
     if order not in ("C", "F"):
         raise pickle.UnpicklingError(f"unexpected array order {order!r} in a pickle")
     flat = np.frombuffer(buffer, dtype=_numeric_dtype(dtype))
-    return flat.reshape(shape, order=order).copy(order="K")
+    return flat.reshape(shape, order="F" if order == "F" else "C").copy(order="K")
 
 
 def _latin1(text: str, encoding: str = "latin1") -> bytes:

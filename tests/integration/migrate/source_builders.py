@@ -76,7 +76,8 @@ def build_faiss(
     metric = faiss.METRIC_INNER_PRODUCT if kind == "flat" else faiss.METRIC_L2
     index = faiss.index_factory(dim, factory, metric)
     if kind == "hnsw":
-        faiss.downcast_index(index).hnsw.efConstruction = 16
+        hnsw: Any = faiss.downcast_index(index)
+        hnsw.hnsw.efConstruction = 16
     if not index.is_trained:
         index.train(vectors(0, min(count, 4 * CHUNK), dim))
     if idmap:

@@ -32,16 +32,17 @@ def test_a_pickle_that_runs_code_is_refused_and_runs_nothing(tmp_path: Path, pro
 
 @pytest.mark.parametrize("protocol", [2, 4, 5])
 def test_plain_values_and_numeric_arrays_load(protocol: int) -> None:
-    value = {
+    arr = np.arange(6, dtype=np.float32).reshape(2, 3)
+    value: dict[str, Any] = {
         "a": [1, 2.5, "x", b"raw", (True, None)],
         "s": {1, 2},
         "f": frozenset({"k"}),
-        "arr": np.arange(6, dtype=np.float32).reshape(2, 3),
+        "arr": arr,
         "n": np.float64(1.5),
     }
     loaded = safepickle.loads(pickle.dumps(value, protocol=protocol))
     assert loaded["a"] == value["a"] and loaded["s"] == {1, 2}
-    assert np.array_equal(loaded["arr"], value["arr"]) and loaded["arr"].dtype == np.float32
+    assert np.array_equal(loaded["arr"], arr) and loaded["arr"].dtype == np.float32
     assert loaded["n"] == 1.5
 
 
