@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +26,7 @@ def faiss_points(path: str) -> tuple[int, str, Iterator[models.PointStruct]]:
     import faiss
 
     raw = faiss.read_index(path)
-    index = faiss.downcast_index(raw)  # raw stays referenced: it owns the memory
+    index: Any = faiss.downcast_index(raw)  # raw stays referenced: it owns the memory
     ids = faiss.vector_to_array(index.id_map) if hasattr(index, "id_map") else None
     inner = faiss.downcast_index(index.index) if ids is not None else index
     vectors = inner.reconstruct_n(0, index.ntotal)  # the whole index, as the documents do
@@ -79,9 +79,12 @@ def milvus_points(path: str) -> tuple[int, str, Iterator[models.PointStruct]]:
 def main() -> None:
     url, key_file, kind, *where = sys.argv[1:]
     client = QdrantClient(url=url, api_key=Path(key_file).read_text().strip(), timeout=300)
-    dim, distance, points = {"faiss": faiss_points, "pgvector": pg_points, "milvus": milvus_points}[
-        kind
-    ](*where)
+    readers: dict[str, Callable[..., tuple[int, str, Iterator[models.PointStruct]]]] = {
+        "faiss": faiss_points,
+        "pgvector": pg_points,
+        "milvus": milvus_points,
+    }
+    dim, distance, points = readers[kind](*where)
     client.create_collection(
         "docs", vectors_config=models.VectorParams(size=dim, distance=models.Distance(distance))
     )

@@ -62,6 +62,19 @@ def _as_server_user(argv: list[str]) -> list[str]:
     return ["runuser", "-u", "postgres", "--", *argv]
 
 
+def _reachable(bins: Path, root: Path) -> Path:
+    """The server binaries where the postgres user can run them (a checkout under /root is
+    not): copied beside the data directory when needed."""
+    if os.geteuid() != 0:
+        return bins
+    probe = subprocess.run(_as_server_user(["test", "-x", str(bins / "postgres")]), check=False)
+    if probe.returncode == 0:
+        return bins
+    copy = root / "pginstall"
+    shutil.copytree(bins.parent, copy, symlinks=True)
+    return copy / "bin"
+
+
 @contextlib.contextmanager
 def running_postgres() -> Iterator[PgServer]:
     root = Path(tempfile.mkdtemp(prefix="ragops-pg-"))
@@ -72,7 +85,7 @@ def running_postgres() -> Iterator[PgServer]:
         for path in (root, pwfile):
             os.chown(path, user.pw_uid, user.pw_gid)
     (port,) = free_ports(1)
-    bins = bin_dir()
+    bins = _reachable(bin_dir(), root)
     subprocess.run(
         _as_server_user(
             [
