@@ -3,7 +3,7 @@
 PATH is an index file (``faiss.write_index``) or a LangChain ``FAISS.save_local`` directory
 (``index.faiss`` + ``index.pkl``). Flat, HNSW and IVF indexes, bare or inside ``IndexIDMap``,
 are read by position: a batch is positions ``[start, stop)``, its cursor the last position.
-The index is opened with ``IO_FLAG_MMAP``, so a flat index's vectors stay in the page cache
+The index is memory-mapped (``IO_FLAG_MMAP_IFC``), so a flat index's vectors stay in the page cache
 instead of the heap, and vectors are reconstructed one batch at a time.
 
 Payloads come from a JSON-lines sidecar (``{"id": <faiss id>, "payload": {...}}`` per line),
@@ -46,6 +46,7 @@ _LANGCHAIN_MODULES = (
 )
 # faiss.METRIC_INNER_PRODUCT, METRIC_L2, METRIC_L1
 _DISTANCES = {0: "Dot", 1: "Euclid", 2: "Manhattan"}
+REMAP_BYTES = 32 << 20
 
 
 class _Layout:
@@ -133,13 +134,8 @@ class FaissSource:
         if not index_file.is_file():
             raise SourceError(f"{index_file}: no such FAISS index file")
         self.index_file = index_file
-        try:
-            flags = faiss.IO_FLAG_MMAP | faiss.IO_FLAG_READ_ONLY
-            self.index = faiss.read_index(str(index_file), flags)
-        except RuntimeError as exc:
-            reason = str(exc).strip().splitlines()[-1] if str(exc).strip() else "unreadable"
-            raise SourceError(f"{index_file}: not a readable FAISS index ({reason})") from None
-        self.layout = _Layout(faiss, np, self.index, str(index_file))
+        self._faiss = faiss
+        self._open_index()
         self.name = name or (path.name if path.is_dir() else path.stem)
         metric = _DISTANCES.get(int(self.index.metric_type))
         self.distance = pick_distance(
@@ -158,6 +154,32 @@ class FaissSource:
         elif docstore is not None and docstore.is_file():
             self.payload_file = docstore
             self._docs = _read_docstore(docstore, self.layout.total)
+
+    def _open_index(self) -> None:
+        import numpy as np
+
+        faiss = self._faiss
+        # IO_FLAG_MMAP_IFC maps flat codes (flat, HNSW storage, IndexIDMap of those) from the
+        # file; IO_FLAG_MMAP maps IVF lists. A faiss without the first falls back to the second.
+        flags = getattr(faiss, "IO_FLAG_MMAP_IFC", faiss.IO_FLAG_MMAP) | faiss.IO_FLAG_READ_ONLY
+        try:
+            try:
+                self.index = faiss.read_index(str(self.index_file), flags)
+            except RuntimeError:
+                flags = faiss.IO_FLAG_MMAP | faiss.IO_FLAG_READ_ONLY
+                self.index = faiss.read_index(str(self.index_file), flags)
+        except RuntimeError as exc:
+            reason = str(exc).strip().splitlines()[-1] if str(exc).strip() else "unreadable"
+            raise SourceError(f"{self.index_file}: not a readable FAISS index ({reason})") from None
+        self.layout = _Layout(self._faiss, np, self.index, str(self.index_file))
+        self._mapped_read = 0
+
+    def _remap(self, points: int) -> None:
+        # Pages of the mapped file that were read count in the process's RSS until unmapped:
+        # reopening every REMAP_BYTES keeps RSS flat however large the index is.
+        self._mapped_read += points * self.layout.dim * 4
+        if self._mapped_read >= REMAP_BYTES and not self.layout.ivf:
+            self._open_index()
 
     @property
     def label(self) -> str:
@@ -196,7 +218,9 @@ class FaissSource:
         start = 0 if after_rowid is None else int(after_rowid) + 1
         for lo in range(start, self.layout.total, batch_size):
             hi = min(lo + batch_size, self.layout.total)
-            yield PointBatch(hi - 1, self._points(lo, hi))
+            points = self._points(lo, hi)
+            self._remap(hi - lo)
+            yield PointBatch(hi - 1, points)
 
     def _points(self, lo: int, hi: int) -> list[JsonPoint]:
         ids, vectors = self.layout.read(lo, hi)
