@@ -8,7 +8,7 @@ from typing import Any
 
 import click
 
-from agent.errors import EXIT_FAILED, RagopsError
+from agent.errors import ExitStatus, RagopsError
 
 # name -> (module, attribute, one-line help). The help lives here so that listing the
 # commands does not import them (pydantic, httpx and qdrant code stay unloaded).
@@ -82,22 +82,38 @@ def main(argv: list[str] | None = None) -> None:
         code: Any = cli.main(args=argv, prog_name="ragops", standalone_mode=False)
     except click.exceptions.Abort:
         click.echo("ragops: aborted", err=True)
-        sys.exit(EXIT_FAILED)
+        sys.exit(ExitStatus.FAILED)
     except click.ClickException as exc:
         exc.show()
         sys.exit(exc.exit_code)
     except RagopsError as exc:
         if debug:
-            import traceback
-
-            traceback.print_exc()
+            _print_traceback()
         for line in exc.message.splitlines():
-            click.echo(line if exc.exit_code == 78 else f"ragops: {line}", err=True)
+            click.echo(line if exc.exit_code == ExitStatus.CONFIG else f"ragops: {line}", err=True)
         sys.exit(exc.exit_code)
     except KeyboardInterrupt:
         click.echo("ragops: interrupted", err=True)
-        sys.exit(130)
-    sys.exit(code if isinstance(code, int) else 0)
+        sys.exit(ExitStatus.INTERRUPTED)
+    except Exception as exc:  # a bug: one line for the user, the traceback with --debug
+        if debug:
+            _print_traceback()
+        click.echo(internal_error_line(exc), err=True)
+        sys.exit(ExitStatus.FAILED)
+    sys.exit(code if isinstance(code, int) else ExitStatus.OK)
+
+
+def _print_traceback() -> None:
+    import traceback  # only with --debug: the common path stays lean
+
+    traceback.print_exc()
+
+
+def internal_error_line(exc: BaseException) -> str:
+    """One line, whatever the message holds (a multi-line message is folded)."""
+    message = " ".join(str(exc).split())
+    detail = f"{type(exc).__name__}: {message}" if message else type(exc).__name__
+    return f"ragops: internal error: {detail}; run with --debug for the traceback"
 
 
 if __name__ == "__main__":  # pragma: no cover

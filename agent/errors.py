@@ -6,21 +6,29 @@ Exit codes (documented in README.md):
   2  usage error (click's own)
   75 another run holds the lock (EX_TEMPFAIL: try again later)
   78 configuration error (EX_CONFIG)
+  130 interrupted (Ctrl-C)
 """
 
 from __future__ import annotations
 
-EXIT_OK = 0
-EXIT_FAILED = 1
-EXIT_USAGE = 2
-EXIT_LOCKED = 75
-EXIT_CONFIG = 78
+from enum import IntEnum
+
+
+class ExitStatus(IntEnum):
+    """The process exit statuses of ``ragops``; README "Exit codes" documents each."""
+
+    OK = 0
+    FAILED = 1
+    USAGE = 2
+    LOCKED = 75  # EX_TEMPFAIL
+    CONFIG = 78  # EX_CONFIG
+    INTERRUPTED = 130  # 128 + SIGINT, as a shell reports it
 
 
 class RagopsError(Exception):
     """Base of every error ragops reports to the user as one line."""
 
-    exit_code: int = EXIT_FAILED
+    exit_code: int = ExitStatus.FAILED
 
     def __init__(self, message: str, *, exit_code: int | None = None) -> None:
         super().__init__(message)
@@ -35,7 +43,7 @@ class RagopsError(Exception):
 class ConfigError(RagopsError):
     """The configuration is invalid; ``problems`` lists every error, one per line."""
 
-    exit_code = EXIT_CONFIG
+    exit_code = ExitStatus.CONFIG
 
     def __init__(self, problems: list[str]) -> None:
         self.problems = list(problems)
@@ -45,7 +53,7 @@ class ConfigError(RagopsError):
 class LockedError(RagopsError):
     """Another run of the same job holds its lock."""
 
-    exit_code = EXIT_LOCKED
+    exit_code = ExitStatus.LOCKED
 
 
 class CommandError(RagopsError):

@@ -14,8 +14,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from agent.config.loading import read_toml, settings_from_data
-from agent.config.models import DEFAULT_CONFIG_PATH
+from agent.config.loading import DEFAULT_CONFIG_PATH, read_toml, settings_from_data
 from agent.systemd.cpuplan import plan_cpus
 from agent.systemd.render import OWN_UNITS, render_units
 

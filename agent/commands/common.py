@@ -1,4 +1,4 @@
-"""What every command needs: the configuration, loaded once per invocation."""
+"""What every command needs: the configuration, loaded once per invocation; byte sizes."""
 
 from __future__ import annotations
 
@@ -19,3 +19,13 @@ def load_config(ctx: click.Context) -> Settings:
         cached = load_settings(obj.get("config_path"))
         obj["settings"] = cached
     return cached
+
+
+def format_bytes(size: float) -> str:
+    """Pure: the one human form of a byte count in ragops' output: '512B', '1.5MiB'."""
+    value = float(size)
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if value < 1024:
+            return f"{value:.0f}{unit}" if unit == "B" else f"{value:.1f}{unit}"
+        value /= 1024
+    return f"{value:.1f}TiB"

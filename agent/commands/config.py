@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import click
 
@@ -29,7 +30,7 @@ def check(ctx: click.Context) -> None:
 
 
 @config.command()
-@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of TOML-like text.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of TOML.")
 @click.pass_context
 def show(ctx: click.Context, as_json: bool) -> None:
     """Print the effective configuration (file + environment), secrets redacted."""
@@ -42,29 +43,11 @@ def show(ctx: click.Context, as_json: bool) -> None:
     click.echo(render_toml(data))
 
 
-def render_toml(data: dict[str, object], prefix: str = "") -> str:
-    """A small TOML writer for the effective configuration (tables, scalars, lists)."""
-    lines: list[str] = []
-    tables: list[tuple[str, dict[str, object]]] = []
-    arrays: list[tuple[str, list[dict[str, object]]]] = []
-    for key, value in data.items():
-        if isinstance(value, dict):
-            tables.append((key, value))
-        elif isinstance(value, list) and value and all(isinstance(v, dict) for v in value):
-            arrays.append((key, value))
-        elif value is not None:
-            lines.append(f"{quote_key(key)} = {json.dumps(value)}")
-    out = "\n".join(lines)
-    for key, table in tables:
-        name = f"{prefix}{quote_key(key)}"
-        body = render_toml(table, name + ".")
-        out += f"\n\n[{name}]\n{body}".rstrip() if body.strip() else f"\n\n[{name}]"
-    for key, items in arrays:
-        name = f"{prefix}{quote_key(key)}"
-        for item in items:
-            out += f"\n\n[[{name}]]\n" + render_toml(item, name + ".")
-    return out.strip("\n")
+def render_toml(data: dict[str, Any]) -> str:
+    """Pure: the effective configuration as TOML; unset settings (None: TOML has no null)
+    are left out."""
+    import tomli_w
 
+    from agent.migrate.plan import drop_nulls
 
-def quote_key(key: str) -> str:
-    return key if key.replace("_", "").replace("-", "").isalnum() else json.dumps(key)
+    return tomli_w.dumps(drop_nulls(data)).rstrip("\n")

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 import click
 
 from agent.commands.common import load_config
-from agent.errors import EXIT_FAILED
+from agent.errors import ExitStatus
 
 if TYPE_CHECKING:
     from agent.config.models import LogFileSettings, Settings
@@ -69,7 +69,7 @@ def rotate(ctx: click.Context, dry_run: bool, service: str | None, force: bool) 
     counts = report.as_dict()
     click.echo(", ".join(f"{name} {value}" for name, value in counts.items()))
     if report.failed:
-        ctx.exit(EXIT_FAILED)
+        ctx.exit(ExitStatus.FAILED)
 
 
 @logs.command()

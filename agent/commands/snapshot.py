@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from agent.commands.common import load_config
+from agent.commands.common import format_bytes, load_config
 
 if TYPE_CHECKING:
     from agent.config.models import Settings
@@ -44,15 +44,6 @@ def _lock(settings: Settings) -> Any:
     return hold_lock(Path(settings.ragops.state_dir) / LOCK_NAME, "ragops snapshot")
 
 
-def _human(size: int) -> str:
-    value = float(size)
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if value < 1024 or unit == "GiB":
-            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
-        value /= 1024
-    return f"{size} B"
-
-
 @click.group()
 def snapshot() -> None:
     """Snapshots of Qdrant collections to a local directory or S3-compatible storage.
@@ -83,7 +74,7 @@ def create(ctx: click.Context, collections: tuple[str, ...]) -> None:
                 job, list(collections) or list(settings.snapshot.collections)
             )
     for manifest in done:
-        click.echo(f"{manifest.id}  {_human(manifest.size)}  {manifest.points_count} points")
+        click.echo(f"{manifest.id}  {format_bytes(manifest.size)}  {manifest.points_count} points")
     if failures:
         raise SnapshotError("\n".join(failures))
 
@@ -108,7 +99,7 @@ def list_(ctx: click.Context, collection: str | None, as_json: bool) -> None:
         return
     rows = [("ID", "SIZE", "POINTS", "QDRANT", "SHA-256")]
     rows += [
-        (m.id, _human(m.size), str(m.points_count), m.qdrant_version, m.sha256[:16])
+        (m.id, format_bytes(m.size), str(m.points_count), m.qdrant_version, m.sha256[:16])
         for m in manifests
     ]
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
@@ -144,7 +135,7 @@ def verify(
         try:
             verify_snapshot(target, manifest)
             click.echo(
-                f"{manifest.id}: ok ({_human(manifest.size)}, sha256 {manifest.sha256[:16]})"
+                f"{manifest.id}: ok ({format_bytes(manifest.size)}, sha256 {manifest.sha256[:16]})"
             )
         except SnapshotError as exc:
             failures.append(exc.message)

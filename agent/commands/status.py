@@ -12,7 +12,9 @@ from typing import Any
 
 import click
 
-FINE = ("healthy", "starting")
+from agent.commands.common import format_bytes, load_config
+from agent.daemon.health import FINE, HEALTHY
+from agent.errors import ExitStatus
 
 
 @click.command()
@@ -23,7 +25,8 @@ def status(ctx: click.Context, as_json: bool) -> None:
 
     Exit 0 when every service is healthy or starting, 1 otherwise.
     """
-    from agent.daemon.statefile import is_fresh, quick_run_dir, read_state, state_path
+    from agent.config.loading import quick_run_dir
+    from agent.daemon.statefile import is_fresh, read_state, state_path
 
     obj = ctx.find_root().obj or {}
     doc = read_state(state_path(quick_run_dir(obj.get("config_path"))))
@@ -37,7 +40,7 @@ def status(ctx: click.Context, as_json: bool) -> None:
         if not running:
             click.echo("agent: not running; probed every service once just now")
         click.echo(render_table(doc))
-    ctx.exit(0 if all_fine(doc) else 1)
+    ctx.exit(ExitStatus.OK if all_fine(doc) else ExitStatus.FAILED)
 
 
 def all_fine(doc: dict[str, Any]) -> bool:
@@ -64,7 +67,7 @@ def render_table(doc: dict[str, Any]) -> str:
                 human_bytes(svc.get("rss_bytes")),
             )
         )
-        if svc.get("health") not in ("healthy",) and svc.get("detail"):
+        if svc.get("health") != HEALTHY and svc.get("detail"):
             details.append(f"  {name}: {svc['detail']}")
     widths = [max(len(r[i]) for r in rows) for i in range(len(header))]
     lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in rows]
@@ -75,24 +78,17 @@ def render_table(doc: dict[str, Any]) -> str:
 
 
 def human_bytes(value: Any) -> str:
-    if not isinstance(value, int | float):
-        return "-"
-    size = float(value)
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if size < 1024 or unit == "GiB":
-            return f"{size:.0f}{unit}" if unit == "B" else f"{size:.1f}{unit}"
-        size /= 1024
-    return f"{size:.1f}GiB"
+    return format_bytes(value) if isinstance(value, int | float) else "-"
 
 
 def probe_now(ctx: click.Context) -> dict[str, Any]:
     """What the agent would see right now, judged as one round from scratch."""
     import asyncio
 
-    from agent.commands.common import load_config
     from agent.config.view import view_of
     from agent.daemon.judgement import UnitInfo, evaluate_round, summarize
     from agent.daemon.specs import build_services, probe_once
+    from agent.daemon.statefile import render_service_rows
     from agent.errors import CommandError
     from agent.systemd.systemctl import SystemctlUnits, monotonic_now
 
@@ -106,23 +102,15 @@ def probe_now(ctx: click.Context) -> dict[str, Any]:
     except CommandError:
         units = None
     policies = {n: s.policy for n, s in services.items()}
-    states, _ = evaluate_round({}, probes, units, monotonic_now(), policies)
+    now = monotonic_now()
+    states, _ = evaluate_round({}, probes, units, now, policies)
     return {
         "summary": summarize(states),
-        "services": {
-            name: {
-                "unit": services[name].unit,
-                "active_state": units[name].active_state if units else "unknown",
-                "sub_state": units[name].sub_state if units else "unknown",
-                "health": state.health,
-                "detail": state.detail,
-                "latency_seconds": state.latency,
-                "consecutive_failures": state.failures,
-                "restarts_in_window": 0,
-                "cpus": "",
-                "cpu_percent": None,
-                "rss_bytes": None,
-            }
-            for name, state in states.items()
-        },
+        "services": render_service_rows(
+            states,
+            {name: service.unit for name, service in services.items()},
+            {name: policy.restart_window_seconds for name, policy in policies.items()},
+            now,
+            info=units,
+        ),
     }

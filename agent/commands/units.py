@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 import click
 
 from agent.commands.common import load_config
-from agent.errors import EXIT_FAILED
+from agent.errors import ExitStatus
 
 if TYPE_CHECKING:
     from agent.config.models import Settings
@@ -94,7 +94,7 @@ def diff(ctx: click.Context, unit_dir: Path | None) -> None:
     text = render_diff(rendered_units(settings), read_installed(directory), directory)
     if text:
         click.echo(text, nl=False)
-        ctx.exit(EXIT_FAILED)
+        ctx.exit(ExitStatus.FAILED)
     click.echo(f"no drift in {directory}")
 
 

@@ -1,4 +1,8 @@
-"""Reading the configuration file: every problem collected, each with file and path."""
+"""Reading the configuration file: every problem collected, each with file and path.
+
+Importing this module loads no pydantic (the models load on the first validation), so
+``ragops status`` finds ``ragops.run_dir`` here (``quick_run_dir``) on its fast path.
+"""
 
 from __future__ import annotations
 
@@ -7,12 +11,18 @@ import re
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from pydantic import ValidationError
-
-from agent.config.models import DEFAULT_CONFIG_PATH, RESERVED_SERVICE_NAMES, Settings
 from agent.errors import ConfigError
+
+if TYPE_CHECKING:
+    from pydantic import ValidationError
+
+    from agent.config.models import Settings
+
+DEFAULT_CONFIG_PATH = "/etc/ragops/ragops.toml"
+# The models take it from here, so quick_run_dir and the validated settings agree.
+DEFAULT_RUN_DIR = "/run/ragops"
 
 
 def resolve_config_path(explicit: str | os.PathLike[str] | None = None) -> Path:
@@ -20,6 +30,21 @@ def resolve_config_path(explicit: str | os.PathLike[str] | None = None) -> Path:
     if explicit:
         return Path(explicit)
     return Path(os.environ.get("RAGOPS_CONFIG") or DEFAULT_CONFIG_PATH)
+
+
+def quick_run_dir(explicit_config: str | None) -> Path:
+    """run_dir as configured, read without validating the whole configuration."""
+    env = os.environ.get("RAGOPS_RAGOPS__RUN_DIR")
+    if env:
+        return Path(env)
+    try:
+        section = read_toml(resolve_config_path(explicit_config)).get("ragops")
+    except ConfigError:
+        return Path(DEFAULT_RUN_DIR)
+    value = section.get("run_dir") if isinstance(section, dict) else None
+    if isinstance(value, str) and value.startswith("/"):
+        return Path(value)
+    return Path(DEFAULT_RUN_DIR)
 
 
 UNION_TAGS = frozenset({"int", "float", "str", "bool", "none"})
@@ -70,10 +95,16 @@ def read_toml(path: Path) -> dict[str, Any]:
         raise ConfigError([f"{path}: not valid TOML: {exc}"]) from None
     except UnicodeDecodeError:
         raise ConfigError([f"{path}: not UTF-8 text"]) from None
+    except OSError as exc:
+        raise ConfigError([f"{path}: cannot be read: {exc.strerror or exc}"]) from None
 
 
 def settings_from_data(data: Mapping[str, Any], source: str) -> Settings:
     """Validate already-parsed data; raises ConfigError listing every problem."""
+    from pydantic import ValidationError
+
+    from agent.config.models import Settings
+
     try:
         settings = Settings(**dict(data))
     except ValidationError as exc:
@@ -93,6 +124,8 @@ def load_settings(explicit: str | os.PathLike[str] | None = None) -> Settings:
 
 def reference_problems(settings: Settings) -> list[tuple[str, str]]:
     """Cross-field checks pydantic cannot express per field: (path, message) pairs."""
+    from agent.config.models import RESERVED_SERVICE_NAMES
+
     problems: list[tuple[str, str]] = []
     names = set(settings.services)
     for name, service in settings.services.items():

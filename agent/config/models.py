@@ -22,9 +22,8 @@ from pydantic import (
 )
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
+from agent.config.loading import DEFAULT_CONFIG_PATH, DEFAULT_RUN_DIR
 from agent.systemd.syntax import check_cpu_list, check_plain_value
-
-DEFAULT_CONFIG_PATH = "/etc/ragops/ragops.toml"
 
 # Unit names are "ragops-<name>.service"; keep the part conservative so it never needs
 # escaping and can never spell a path or collide with ragops' own units.
@@ -213,7 +212,7 @@ class CpuSettings(_Model):
 class GeneralSettings(_Model):
     unit_dir: AbsPath = "/etc/systemd/system"
     state_dir: AbsPath = "/var/lib/ragops"
-    run_dir: AbsPath = "/run/ragops"
+    run_dir: AbsPath = DEFAULT_RUN_DIR
     log_dir: AbsPath = "/var/log/ragops"
     ragops_bin: AbsPath = "/usr/bin/ragops"
 

@@ -11,11 +11,10 @@ from __future__ import annotations
 
 import json
 import sys
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from typing import TYPE_CHECKING, Any
 
-from agent.errors import EXIT_CONFIG, ConfigError, RagopsError
-from agent.io.execute import run
+from agent.errors import ConfigError, ExitStatus, RagopsError
 
 if TYPE_CHECKING:
     from agent.config.models import Settings
@@ -25,26 +24,30 @@ VIEW_TIMEOUT_SECONDS = 60.0
 
 @dataclass(frozen=True)
 class ServiceView:
-    """One service's probe and policy settings, as validated by the models."""
+    """One service's probe and policy settings, as validated by the models.
 
-    type: str = "none"
-    url: str | None = None
-    expect_status: tuple[int, ...] = (200,)
-    header: str | None = None
-    header_credential: str | None = None
+    No defaults here: every value comes from the models (HealthSettings and ServiceSettings),
+    the one place that sets them.
+    """
+
+    type: str
+    url: str | None
+    expect_status: tuple[int, ...]
+    header: str | None
+    header_credential: str | None
     # The configured file of header_credential (the fallback outside systemd).
-    credential_file: str | None = None
-    host: str = "127.0.0.1"
-    port: int | None = None
-    argv: tuple[str, ...] = ()
-    interval_seconds: float = 5.0
-    timeout_seconds: float = 5.0
-    failure_threshold: int = 3
-    start_grace_seconds: float = 30.0
-    restart_limit: int = 3
-    restart_window_seconds: float = 600.0
-    depends_on: tuple[str, ...] = ()
-    data_paths: tuple[str, ...] = ()
+    credential_file: str | None
+    host: str
+    port: int | None
+    argv: tuple[str, ...]
+    interval_seconds: float
+    timeout_seconds: float
+    failure_threshold: int
+    start_grace_seconds: float
+    restart_limit: int
+    restart_window_seconds: float
+    depends_on: tuple[str, ...]
+    data_paths: tuple[str, ...]
 
 
 @dataclass(frozen=True)
@@ -60,29 +63,17 @@ class AgentView:
 
 
 def view_of(settings: Settings) -> AgentView:
+    names = {f.name for f in fields(ServiceView)}
     services: dict[str, ServiceView] = {}
     for name, svc in settings.services.items():
-        h = svc.health
-        cred = h.header_credential
-        services[name] = ServiceView(
-            type=h.type,
-            url=h.url,
-            expect_status=tuple(h.expect_status),
-            header=h.header,
-            header_credential=cred,
-            credential_file=svc.credentials.get(cred) if cred else None,
-            host=h.host,
-            port=h.port,
-            argv=tuple(h.argv),
-            interval_seconds=h.interval_seconds,
-            timeout_seconds=h.timeout_seconds,
-            failure_threshold=h.failure_threshold,
-            start_grace_seconds=h.start_grace_seconds,
-            restart_limit=h.restart_limit,
-            restart_window_seconds=h.restart_window_seconds,
-            depends_on=tuple(svc.depends_on),
-            data_paths=tuple(svc.data_paths),
-        )
+        cred = svc.health.header_credential
+        taken = {
+            **svc.health.model_dump(),
+            "credential_file": svc.credentials.get(cred) if cred else None,
+            "depends_on": svc.depends_on,
+            "data_paths": svc.data_paths,
+        }
+        services[name] = _service_view({k: v for k, v in taken.items() if k in names})
     return AgentView(
         source=settings.source,
         run_dir=str(settings.ragops.run_dir),
@@ -103,20 +94,26 @@ def parse_view(text: str) -> AgentView:
     data: dict[str, Any] = json.loads(text)
     services: dict[str, ServiceView] = {}
     for name, svc in data.pop("services").items():
-        fields: dict[str, Any] = {k: tuple(v) if isinstance(v, list) else v for k, v in svc.items()}
-        services[name] = ServiceView(**fields)
+        services[name] = _service_view(svc)
     return AgentView(**data, services=services)
+
+
+def _service_view(values: dict[str, Any]) -> ServiceView:
+    plain: dict[str, Any] = {k: tuple(v) if isinstance(v, list) else v for k, v in values.items()}
+    return ServiceView(**plain)
 
 
 def load_view(config_path: str | None) -> AgentView:
     """Validate the configuration in a child ``ragops agent view``; its errors (exit 78)
     become this process's ConfigError, line for line."""
+    from agent.io.execute import run
+
     argv = [sys.executable, "-P", "-m", "agent.cli"]
     if config_path is not None:
         argv += ["--config", config_path]
     result = run([*argv, "agent", "view"], timeout=VIEW_TIMEOUT_SECONDS, check=False)
     lines = [ln for ln in result.stderr.splitlines() if ln.strip()]
-    if result.returncode == EXIT_CONFIG:
+    if result.returncode == ExitStatus.CONFIG:
         raise ConfigError(lines or ["configuration error (no detail)"])
     if not result.ok:
         detail = lines[-1] if lines else "no output"

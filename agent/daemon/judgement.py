@@ -11,17 +11,19 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
-HEALTHY = "healthy"
-STARTING = "starting"
-UNHEALTHY = "unhealthy"
-BLOCKED = "blocked"
-GAVE_UP = "gave-up"
-STOPPED = "stopped"
-UNKNOWN = "unknown"
+from agent.daemon.health import (
+    BLOCKED,
+    FINE,
+    GAVE_UP,
+    HEALTHY,
+    STARTING,
+    STOPPED,
+    UNHEALTHY,
+    UNKNOWN,
+)
+
 # A unit seen stopping this soon after the agent's own restart is that restart, not an admin.
 RESTART_SETTLE_SECONDS = 120.0
-# What `ragops status` accepts for exit code 0.
-FINE = frozenset({HEALTHY, STARTING})
 
 ProbeStatus = Literal["ok", "refused", "failed"]
 

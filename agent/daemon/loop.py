@@ -13,7 +13,6 @@ import os
 import signal
 import time
 from collections.abc import Callable
-from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -29,22 +28,22 @@ from agent.daemon.judgement import (
     UnitInfo,
     evaluate_round,
     reset_service,
-    restarts_in_window,
     summarize,
 )
-from agent.daemon.metrics import MetricsServer, ServiceFigures, render_metrics
+from agent.daemon.metrics import MetricsServer, figures_of, render_metrics
 from agent.daemon.probes import run_probe
 from agent.daemon.specs import build_services
 from agent.daemon.statefile import (
     DEBUG_HANG_FILE,
     read_snapshot_success,
     read_state,
-    render_service_row,
+    render_service_rows,
     render_state,
+    restore_history,
     state_path,
     take_reset_requests,
 )
-from agent.errors import CommandError, ConfigError, RagopsError
+from agent.errors import CommandError, ConfigError, ExitStatus, RagopsError
 from agent.io.files import write_atomic
 from agent.systemd.notify import Notifier, monotonic_usec, status_line, watchdog_seconds
 from agent.systemd.systemctl import UnitManager, monotonic_now
@@ -129,17 +128,8 @@ class Agent:
     def restore_history(self) -> None:
         """Keep restart counts across an agent restart (the file lives until reboot)."""
         doc = read_state(state_path(self.run_dir))
-        if doc is None:
-            return
-        for name, data in doc.get("services", {}).items():
-            if name in self.states and isinstance(data, dict):
-                self.states[name] = replace(
-                    self.states[name],
-                    restarts=tuple(float(t) for t in data.get("restart_times", [])),
-                    restarts_total=int(data.get("restarts_total", 0)),
-                    last_restart=data.get("last_restart_monotonic"),
-                    gave_up=bool(data.get("gave_up", False)),
-                )
+        if doc is not None:
+            self.states = restore_history(self.states, doc)
 
     # -- lifecycle -------------------------------------------------------------------
     async def run(self) -> int:
@@ -171,7 +161,7 @@ class Agent:
             if self.metrics is not None:
                 await self.metrics.close()
             await self.client.aclose()
-        return 0
+        return ExitStatus.OK
 
     def needs_tls(self) -> bool:
         return any((s.spec.url or "").startswith("https:") for s in self.services.values())
@@ -354,37 +344,23 @@ class Agent:
         except OSError as exc:
             log.error("statefile.failed", path=str(state_path(self.run_dir)), error=str(exc))
         if self.metrics is not None:
-            figures = {
-                name: ServiceFigures(
-                    state=state,
-                    restarts_in_window=restarts_in_window(
-                        state, now, self.policies[name].restart_window_seconds
-                    ),
-                    rss_bytes=usage.rss_bytes
-                    if (usage := self.resources.usage.get(name))
-                    else None,
-                    cpu_seconds=usage.cpu_seconds if usage else None,
-                    disk_free=self.resources.disk.get(name, {}),
-                )
-                for name, state in self.states.items()
-            }
+            windows = {n: p.restart_window_seconds for n, p in self.policies.items()}
+            res = self.resources
+            figures = figures_of(self.states, windows, res.usage, res.disk, now)
             self.metrics.text = render_metrics(
                 figures, read_snapshot_success(self.state_dir), self.rounds, wall
             )
 
     def state_document(self, now: float, wall: float, summary: str) -> str:
-        rows = {
-            name: render_service_row(
-                self.services[name].unit,
-                state,
-                info=self.unit_info.get(name),
-                usage=self.resources.usage.get(name),
-                cpu_pct=self.resources.cpu_pct.get(name, 0.0),
-                window=self.policies[name].restart_window_seconds,
-                now=now,
-            )
-            for name, state in self.states.items()
-        }
+        rows = render_service_rows(
+            self.states,
+            {name: service.unit for name, service in self.services.items()},
+            {name: policy.restart_window_seconds for name, policy in self.policies.items()},
+            now,
+            info=self.unit_info,
+            usage=self.resources.usage,
+            cpu_pct=self.resources.cpu_pct,
+        )
         longest = max([s.interval + s.spec.timeout for s in self.services.values()] or [5.0])
         return render_state(
             rows,

@@ -2,6 +2,10 @@
 
 The loop renders after each round; the server only hands out the latest text, so a scrape
 never waits for a probe and never touches the agent's state.
+
+The text is written here rather than by prometheus_client's exposition: importing it costs
+the agent 2.9 MiB RSS (58 more modules, measured in the daemon's import set) for the same
+format 0.0.4, and it writes Unix times as 1.7000000005e+09.
 """
 
 from __future__ import annotations
@@ -13,11 +17,11 @@ from dataclasses import dataclass, field
 
 import structlog
 
-from agent.daemon.judgement import HEALTHY, ServiceState
+from agent.daemon.health import HEALTHY, STATES
+from agent.daemon.judgement import ServiceState, restarts_in_window
+from agent.daemon.resources import Usage
 
 log = structlog.get_logger("ragops.agent")
-
-STATES = ("healthy", "starting", "unhealthy", "blocked", "gave-up", "stopped", "unknown")
 
 
 @dataclass(frozen=True)
@@ -27,6 +31,26 @@ class ServiceFigures:
     rss_bytes: int | None = None
     cpu_seconds: float | None = None
     disk_free: Mapping[str, int] = field(default_factory=dict)
+
+
+def figures_of(
+    states: Mapping[str, ServiceState],
+    windows: Mapping[str, float],
+    usage: Mapping[str, Usage],
+    disk: Mapping[str, Mapping[str, int]],
+    now: float,
+) -> dict[str, ServiceFigures]:
+    """Pure: each service's figures; ``windows`` is restart_window by service name."""
+    return {
+        name: ServiceFigures(
+            state=state,
+            restarts_in_window=restarts_in_window(state, now, windows[name]),
+            rss_bytes=u.rss_bytes if (u := usage.get(name)) else None,
+            cpu_seconds=u.cpu_seconds if u else None,
+            disk_free=disk.get(name, {}),
+        )
+        for name, state in states.items()
+    }
 
 
 def render_metrics(

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import shutil
-from collections.abc import Iterable
 from dataclasses import dataclass
+
+from agent.systemd.syntax import format_cpu_list
 
 
 @dataclass(frozen=True)
@@ -68,22 +69,7 @@ def sample_process_tree(
             cpu += times.user + times.system
         except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
             continue
-    return Usage(rss, cpu, format_cpus(affinity or []), len(tree))
-
-
-def format_cpus(cpus: Iterable[int]) -> str:
-    """[0, 1, 2, 5] -> '0-2 5' (systemd's CPUAffinity= syntax)."""
-    ordered = sorted(set(cpus))
-    parts: list[str] = []
-    start = prev = None
-    for cpu in [*ordered, None]:
-        if cpu is not None and prev is not None and cpu == prev + 1:
-            prev = cpu
-            continue
-        if start is not None and prev is not None:
-            parts.append(str(start) if start == prev else f"{start}-{prev}")
-        start = prev = cpu
-    return " ".join(parts)
+    return Usage(rss, cpu, format_cpu_list(affinity or []), len(tree))
 
 
 def disk_free(path: str) -> int | None:

@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import asyncio
-import os
 from dataclasses import dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING
 
+from agent.config.credentials import read_credential
 from agent.daemon.judgement import HealthPolicy, ProbeResult
 from agent.daemon.probes import ProbeSpec, run_probe
 from agent.errors import ConfigError
@@ -15,7 +14,7 @@ from agent.systemd.syntax import unit_name
 
 if TYPE_CHECKING:
     from agent.config.models import Settings
-    from agent.config.view import AgentView
+    from agent.config.view import AgentView, ServiceView
 
 
 @dataclass(frozen=True)
@@ -36,9 +35,7 @@ def build_services(view: AgentView) -> dict[str, Service]:
     for name, health in view.services.items():
         headers: dict[str, str] = {}
         if health.header and health.header_credential:
-            headers[health.header] = read_credential(
-                f"{name}.{health.header_credential}", health.credential_file or ""
-            )
+            headers[health.header] = probe_credential(name, health.header_credential, health)
         services[name] = Service(
             name=name,
             unit=unit_name(name),
@@ -66,17 +63,13 @@ def build_services(view: AgentView) -> dict[str, Service]:
     return services
 
 
-def read_credential(cred_id: str, fallback: str) -> str:
-    """$CREDENTIALS_DIRECTORY/<id> under systemd, else the configured file (run by hand)."""
-    directory = os.environ.get("CREDENTIALS_DIRECTORY")
-    candidates = [Path(directory) / cred_id] if directory else []
-    candidates.append(Path(fallback))
-    for path in candidates:
-        try:
-            return path.read_text(encoding="utf-8").strip()
-        except OSError:
-            continue
-    raise ConfigError([f"credential {cred_id!r}: cannot read it (tried {fallback})"])
+def probe_credential(service: str, credential: str, health: ServiceView) -> str:
+    """The secret a probe sends in its header: the unit's LoadCredential=, else the file."""
+    setting = f"services.{service}.credentials.{credential}"
+    value = read_credential(f"{service}.{credential}", health.credential_file, setting)
+    if value is None:
+        raise ConfigError([f"{setting}: not configured; name the file that holds the secret"])
+    return value
 
 
 def probe_once(settings: Settings) -> dict[str, ProbeResult]:

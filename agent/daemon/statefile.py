@@ -10,7 +10,8 @@ import contextlib
 import json
 import os
 import time
-import tomllib
+from collections.abc import Mapping
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -23,30 +24,10 @@ RESET_DIR = "agent-reset"
 DEBUG_HANG_FILE = "debug-hang"
 SNAPSHOT_SUCCESS_FILE = "snapshot-last-success.json"
 FORMAT_VERSION = 1
-# Same as agent.config.models.DEFAULT_CONFIG_PATH, repeated so the fast path stays free of pydantic.
-DEFAULT_CONFIG_PATH = "/etc/ragops/ragops.toml"
-DEFAULT_RUN_DIR = "/run/ragops"
 
 
 def state_path(run_dir: str | Path) -> Path:
     return Path(run_dir) / STATE_FILE
-
-
-def quick_run_dir(explicit_config: str | None) -> Path:
-    """run_dir as configured, read without validating the whole configuration."""
-    env = os.environ.get("RAGOPS_RAGOPS__RUN_DIR")
-    if env:
-        return Path(env)
-    path = Path(explicit_config or os.environ.get("RAGOPS_CONFIG") or DEFAULT_CONFIG_PATH)
-    try:
-        with path.open("rb") as handle:
-            data = tomllib.load(handle)
-    except (OSError, tomllib.TOMLDecodeError, UnicodeDecodeError):
-        return Path(DEFAULT_RUN_DIR)
-    value = data.get("ragops", {}).get("run_dir") if isinstance(data.get("ragops"), dict) else None
-    return (
-        Path(value) if isinstance(value, str) and value.startswith("/") else Path(DEFAULT_RUN_DIR)
-    )
 
 
 def read_state(path: Path) -> dict[str, Any] | None:
@@ -145,6 +126,48 @@ def render_service_row(
         "cpu_percent": round(cpu_pct, 2) if usage else None,
         "rss_bytes": usage.rss_bytes if usage else None,
     }
+
+
+def render_service_rows(
+    states: Mapping[str, ServiceState],
+    units: Mapping[str, str],
+    windows: Mapping[str, float],
+    now: float,
+    *,
+    info: Mapping[str, UnitInfo] | None = None,
+    usage: Mapping[str, Usage] | None = None,
+    cpu_pct: Mapping[str, float] | None = None,
+) -> dict[str, dict[str, Any]]:
+    """Every service's entry: ``units`` and ``windows`` (restart_window) by service name."""
+    return {
+        name: render_service_row(
+            units[name],
+            state,
+            info=(info or {}).get(name),
+            usage=(usage or {}).get(name),
+            cpu_pct=(cpu_pct or {}).get(name, 0.0),
+            window=windows[name],
+            now=now,
+        )
+        for name, state in states.items()
+    }
+
+
+def restore_history(
+    states: Mapping[str, ServiceState], doc: dict[str, Any]
+) -> dict[str, ServiceState]:
+    """Pure: ``states`` with the restart history a previous agent wrote into ``doc``."""
+    restored = dict(states)
+    for name, data in doc.get("services", {}).items():
+        if name in restored and isinstance(data, dict):
+            restored[name] = replace(
+                restored[name],
+                restarts=tuple(float(t) for t in data.get("restart_times", [])),
+                restarts_total=int(data.get("restarts_total", 0)),
+                last_restart=data.get("last_restart_monotonic"),
+                gave_up=bool(data.get("gave_up", False)),
+            )
+    return restored
 
 
 def render_state(

@@ -13,6 +13,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 
+from agent.commands.common import format_bytes
 from agent.logrotate.plan import LogFileState
 
 _DISK_USAGE_RE = re.compile(r"take up (\d+(?:\.\d+)?)\s*([KMGTPE]?)B?\b")
@@ -49,14 +50,7 @@ def files_usage(states: Sequence[LogFileState]) -> tuple[int, int]:
 
 
 def human(size: int | None) -> str:
-    if size is None:
-        return "n/a"
-    value = float(size)
-    for unit in ("B", "K", "M", "G", "T"):
-        if value < 1024 or unit == "T":
-            return f"{value:.0f}{unit}" if unit == "B" else f"{value:.1f}{unit}"
-        value /= 1024
-    return f"{size}B"  # pragma: no cover
+    return "n/a" if size is None else format_bytes(size)
 
 
 def render_usage(rows: Sequence[ServiceUsage], journal_total: int | None) -> str:

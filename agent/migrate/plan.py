@@ -41,7 +41,8 @@ class MigrationRefused(RagopsError):
 
 
 def drop_nulls(value: Any) -> Any:
-    """qdrant-client writes every unset option as null; the server wants them absent."""
+    """Pure: ``value`` without None entries at any depth. qdrant-client writes every unset
+    option as null and the server wants them absent; TOML (``config show``) has no null."""
     if isinstance(value, dict):
         return {k: drop_nulls(v) for k, v in value.items() if v is not None}
     if isinstance(value, list):

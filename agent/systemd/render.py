@@ -7,7 +7,8 @@ import re
 from functools import cache
 from pathlib import Path
 
-from agent.config.models import DEFAULT_CONFIG_PATH, ServiceSettings, Settings
+from agent.config.loading import DEFAULT_CONFIG_PATH
+from agent.config.models import ServiceSettings, Settings
 from agent.systemd.cpuplan import RAGOPS_JOBS, CpuPlan
 from agent.systemd.syntax import (
     escape_specifiers,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 
 _CPU_ITEM_RE = re.compile(r"^(\d+)(?:-(\d+))?$")
 # Characters that need quoting inside an argv word (systemd.service "Command lines").
@@ -43,7 +44,7 @@ def check_cpu_list(text: str) -> None:
     parse_cpu_list(text)
 
 
-def format_cpu_list(cpus: list[int]) -> str:
+def format_cpu_list(cpus: Iterable[int]) -> str:
     """[0, 1, 3] -> '0-1 3', the form CPUAffinity= and `systemctl show` use."""
     parts: list[str] = []
     ordered = sorted(set(cpus))

@@ -1,7 +1,8 @@
 """The agent's view of systemd: one batched ``systemctl show`` per round, and restarts.
 
 ``UnitManager`` is the boundary the daemon talks to; ``SystemctlUnits`` is the real one.
-tests/integration/localunits.py supervises plain processes behind the same interface (tests, bench).
+tests/integration/systemd/localunits.py supervises plain processes behind the same interface
+(tests, bench).
 """
 
 from __future__ import annotations

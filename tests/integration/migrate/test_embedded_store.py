@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from qdrant_client import QdrantClient, models
 
-from agent.errors import EXIT_LOCKED, LockedError
+from agent.errors import ExitStatus, LockedError
 from agent.migrate.embedded import EmbeddedStore, StoreError
 from tests.integration.migrate.store_builder import build_store, expected_points
 
@@ -86,7 +86,7 @@ def test_an_open_qdrant_client_makes_open_fail_as_locked(store_path: Path) -> No
             EmbeddedStore.open(store_path)
     finally:
         client.close()
-    assert excinfo.value.exit_code == EXIT_LOCKED
+    assert excinfo.value.exit_code == ExitStatus.LOCKED
     assert "already accessed by another instance" in excinfo.value.message
     assert "stop it" in excinfo.value.message
 

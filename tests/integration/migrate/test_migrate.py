@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 from qdrant_client import QdrantClient
 
-from agent.errors import EXIT_LOCKED
+from agent.errors import ExitStatus
 from agent.migrate.embedded import EmbeddedStore
 from agent.migrate.plan import state_file_name
 from tests.integration.migrate.store_builder import build_store, expected_points
@@ -74,7 +74,7 @@ def all_points(standin: QdrantStandin, collection: str) -> list[dict[str, Any]]:
 
 
 def stored_points(store: Path, name: str) -> dict[Any, dict[str, Any]]:
-    # EmbeddedStore's reading is checked against the generated points in test_localstore.py.
+    # EmbeddedStore's reading is checked against the generated points in test_embedded_store.py.
     with EmbeddedStore.open(store) as local:
         return {p["id"]: p for batch in local.batches(name, 10_000) for p in batch.points}
 
@@ -198,7 +198,7 @@ def test_a_store_in_use_by_the_api_is_refused_with_exit_75(small_store: Path, co
         proc = run(config, "migrate", "--from-path", str(small_store))
     finally:
         api.close()
-    assert proc.returncode == EXIT_LOCKED
+    assert proc.returncode == ExitStatus.LOCKED
     assert "already accessed by another instance" in proc.stderr
     assert len(proc.stderr.strip().splitlines()) == 1
 

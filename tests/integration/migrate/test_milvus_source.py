@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from agent.errors import EXIT_LOCKED
+from agent.errors import ExitStatus
 from tests.integration.migrate import source_builders as sb
 from tests.integration.migrate.sources_cases import Cli, cli
 
@@ -28,7 +28,7 @@ def test_a_database_open_elsewhere_is_refused_with_exit_75(cli: Cli, tmp_path: P
     finally:
         api.close()
         sb.release_milvus(path)
-    assert proc.returncode == EXIT_LOCKED
+    assert proc.returncode == ExitStatus.LOCKED
     assert "open in another process" in proc.stderr and proc.stderr.count("\n") == 1
 
 

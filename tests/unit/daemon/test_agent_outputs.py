@@ -9,11 +9,12 @@ from typing import Any
 import pytest
 
 from agent.commands.status import all_fine, human_bytes, render_table
-from agent.daemon.judgement import GAVE_UP, HEALTHY, ServiceState, UnitInfo
+from agent.config.loading import quick_run_dir
+from agent.daemon.health import GAVE_UP, HEALTHY
+from agent.daemon.judgement import ServiceState, UnitInfo
 from agent.daemon.metrics import ServiceFigures, render_metrics
-from agent.daemon.resources import ResourceTracker, Usage, cpu_percent, format_cpus
+from agent.daemon.resources import ResourceTracker, Usage, cpu_percent
 from agent.daemon.statefile import (
-    quick_run_dir,
     render_service_row,
     render_state,
     request_reset,
@@ -21,6 +22,7 @@ from agent.daemon.statefile import (
 )
 from agent.errors import CommandError
 from agent.systemd.notify import status_line
+from agent.systemd.syntax import format_cpu_list as format_cpus
 from agent.systemd.systemctl import parse_show
 
 SHOW = """Id=ragops-tei.service

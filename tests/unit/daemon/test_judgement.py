@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from agent.daemon.judgement import (
+from agent.daemon.health import (
     BLOCKED,
     GAVE_UP,
     HEALTHY,
@@ -10,6 +10,8 @@ from agent.daemon.judgement import (
     STOPPED,
     UNHEALTHY,
     UNKNOWN,
+)
+from agent.daemon.judgement import (
     Event,
     HealthPolicy,
     ProbeResult,

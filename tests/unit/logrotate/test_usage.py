@@ -37,8 +37,8 @@ def test_usage_table_shows_unknown_journal_as_n_a() -> None:
     )
     lines = text.splitlines()
     assert lines[0].split() == ["SERVICE", "JOURNAL", "TEXT", "ENTRIES", "LOG", "FILES", "FILES"]
-    assert lines[1].split() == ["api", "n/a", "n/a", "3.0M", "2"]
-    assert lines[2].split() == ["tei", "2.0K", "9", "0B", "0"]
+    assert lines[1].split() == ["api", "n/a", "n/a", "3.0MiB", "2"]
+    assert lines[2].split() == ["tei", "2.0KiB", "9", "0B", "0"]
     assert "journal files on disk (all units): n/a" in text
 
 
@@ -46,6 +46,6 @@ def test_human_sizes() -> None:
     assert [human(n) for n in (0, 1023, 1024, 1536 * 1024 * 1024)] == [
         "0B",
         "1023B",
-        "1.0K",
-        "1.5G",
+        "1.0KiB",
+        "1.5GiB",
     ]
