@@ -168,8 +168,9 @@ def test_1300_idle_metrics_connections_do_not_use_up_the_agents_descriptors() ->
     before, during, body, refused = asyncio.run(scenario())
     assert b"ready 1300" in body
     # 16 served, plus sockets accepted but not yet closed by a loop busy accepting (a few
-    # dozen on a loaded machine); without the cap it is all 1300.
-    assert during - before < 100, (before, during)
+    # dozen, 156 once on a machine running an e2e suite beside it); without the cap it is
+    # all 1300.
+    assert during - before < 1300 // 4, (before, during)
     assert refused >= 1000  # the rest had a slot in turn and timed out
     assert b"200 OK" in body and b"ragops_agent_rounds_total 7" in body
 
