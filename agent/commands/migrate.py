@@ -183,8 +183,9 @@ def migrate(  # noqa: PLR0917 (one parameter per click option)
         sample_size=verify_sample,
         index_fields=indexes,
     )
+    store_at: Path | SourceSpec = spec if spec is not None else Path(str(from_path))
     with (
-        contextlib.closing(open_store(spec or from_path)) as store,
+        contextlib.closing(open_store(store_at)) as store,
         QdrantClient.connect(url, api_key, settings.qdrant.timeout_seconds) as qdrant,
     ):
         report = run_migration(store, qdrant, options, _progress())

@@ -44,7 +44,6 @@ STORAGE_FILE = "storage.sqlite"
 LEGACY_STORAGE_FILE = "storage.dbm"
 
 
-
 class StoreError(RagopsError):
     """The directory is not a readable qdrant-client local-mode store."""
 
@@ -253,7 +252,7 @@ class EmbeddedStore:
             batch = self.page(name, batch_size, last)
             if batch is None:
                 return
-            last = batch.last_rowid
+            last = int(batch.last_rowid)
             yield batch
 
     def page(self, name: str, batch_size: int, after_rowid: int | None) -> PointBatch | None:

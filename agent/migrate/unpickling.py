@@ -1,14 +1,16 @@
 """Unpickling what another user wrote, without running anything of theirs.
 
-``pickle`` calls whatever global a file names, so ``find_class`` here resolves none of them:
-an exact allow-list of plain builtins is returned as they are, the model classes the caller
-names (``ModelNames``: qdrant-client's for an embedded store, LangChain's docstore and
-document classes for a FAISS ``index.pkl``) become the inert ``Model`` holder, and the few names an array
-of plain numbers pickles to (numpy's ``_reconstruct``/``_frombuffer``, ``ndarray``, ``dtype``,
-``scalar``, and protocol 2's ``_codecs.encode`` of latin1 bytes) are replaced by functions of
-this module that rebuild the numbers from their bytes with ``struct``: numpy itself is never
-imported or called. Any other global, whatever its module (``numpy.*`` included), an object
-or structured dtype, or bytes that do not match the shape stop the load (UnpicklingError).
+``pickle`` calls whatever global a file names, so ``find_class`` here resolves none of them: an
+exact allow-list of plain builtins is returned as they are, the model classes the caller names
+(``ModelNames``: qdrant-client's for an embedded store, LangChain's docstore and document
+classes for a FAISS ``index.pkl``) become the inert ``Model`` holder, and the few names an
+array of plain numbers pickles to (numpy's ``_reconstruct``/``_frombuffer``, ``ndarray``,
+``dtype``, ``scalar``, and protocol 2's ``_codecs.encode`` of latin1 bytes) are replaced by
+functions of this module that rebuild the numbers from their bytes with ``struct``: numpy
+itself is never imported or called. Any other global, whatever its module (``numpy.*``
+included), an object or structured dtype, or bytes that do not match the shape stop the load
+(UnpicklingError).
+
 """
 
 from __future__ import annotations

@@ -9,13 +9,14 @@ upsert as ``{"points": <count>, "first": id, "last": id}`` instead of its whole 
 record of a 100k x 384 migration would otherwise hold ~1.3 GiB of Python floats).
 
 Serves: ``/``, ``/healthz``, ``/livez``, ``/readyz``; collections (create with dense, named and
-sparse vectors and ``shard_number``, list, info, delete); payload indexes (create, shown in
-the info's ``payload_schema``); points (upsert, scroll, count, retrieve, query). Each shard is a Qdrant Edge shard: points, counts and restores are the
-engine's (qdrant_engine.py). Collection snapshots (create with ``wait``, list, download,
-delete, upload-recover with ``priority`` and ``checksum``) are archives in Qdrant's layout,
-written once to disk with their SHA-256 in ``<name>.checksum`` and streamed from disk on
-download; a recover unpacks each shard with the engine and loads it (qdrant_archive.py says
-which files are not the engine's and what the padding is).
+sparse vectors and ``shard_number``, list, info, delete); payload indexes (create, shown in the
+info's ``payload_schema``); points (upsert, scroll, count, retrieve, query). Each shard is a
+Qdrant Edge shard: points, counts and restores are the engine's (qdrant_engine.py). Collection
+snapshots (create with ``wait``, list, download, delete, upload-recover with ``priority`` and
+``checksum``) are archives in Qdrant's layout, written once to disk with their SHA-256 in
+``<name>.checksum`` and streamed from disk on download; a recover unpacks each shard with the
+engine and loads it (qdrant_archive.py says which files are not the engine's and what the
+padding is).
 
 Test controls (not part of Qdrant's API, no api-key needed):
   POST /_fault      JSON merged into the fault set: create_500 (count), upload_500 (count),

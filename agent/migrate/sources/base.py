@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import importlib
 import uuid
-from collections.abc import Iterator
 from dataclasses import dataclass
 from types import ModuleType
 from typing import Any
