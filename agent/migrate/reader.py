@@ -253,9 +253,35 @@ def _answer(store: EmbeddedStore, method: str, args: list[Any]) -> Any:
     raise StoreError(f"unknown request {method!r}")
 
 
+def refuse_foreign_files(paths: list[Path], euid: int) -> None:
+    """Root does not open a FAISS or Milvus Lite file another user owns or could swap: faiss
+    and milvus-lite follow links and parse (and milvus-lite writes beside) what they are given.
+    The owner runs the migration instead."""
+    if euid != 0:
+        return
+    for path in paths:
+        found: set[int] = set()
+        for probe in (path, path.parent, path.resolve().parent):
+            with contextlib.suppress(OSError):
+                found.add(probe.lstat().st_uid)
+                found.add(probe.stat().st_uid)
+        if path.is_dir() and not path.is_symlink():
+            with contextlib.suppress(OSError), os.scandir(path) as entries:
+                found.update(e.stat(follow_symlinks=False).st_uid for e in entries)
+        others = sorted(found - {0})
+        if others:
+            raise SourceError(
+                f"{path}: belongs to uid {others[0]}, and root does not read another user's "
+                "files with faiss or milvus-lite; run the migration as that user"
+            )
+
+
 def open_source(spec: SourceSpec) -> Store:
     """A FAISS index, pgvector table or Milvus Lite database; only its own module (and its
     library) is imported."""
+    if spec.kind in ("faiss", "milvus"):
+        extra = [Path(spec.payloads)] if spec.payloads else []
+        refuse_foreign_files([Path(spec.where), *extra], os.geteuid())
     if spec.kind == "faiss":
         from agent.migrate.sources.faiss_index import FaissSource
 

@@ -2,13 +2,15 @@
 
 For each source and point count, a store of 384-dimensional vectors with payloads is made
 with the source's own library or server (tests/integration/migrate/source_builders.py), then
-timed twice into a fresh Qdrant stand-in (``--compact``: float32 vectors): `ragops migrate`
+timed twice into a fresh Qdrant stand-in (on Qdrant's engine; ``--compact`` records each
+upsert by its size, not its body): `ragops migrate`
 (batches of 500, verify sample 256 included) and scripts/bench/founding_migrate.py
 (qdrant-client upsert in batches of 500, no verify). Printed per run: seconds from process
 start to exit, points/s, and peak RSS of the process (MiB, from wait4). Goals: ragops >= 1.0x
 the founding loop's points/s; RSS <= 300 MiB at 100k and flat when the points double.
 
-The stand-in is single-threaded Python on the same 2 cores: both loops wait on it alike.
+The stand-in (Python HTTP in front of qdrant-edge, one request at a time under its lock) runs on
+the same 2 cores: both loops wait on it alike.
 
     .venv/bin/python scripts/bench/migrate_sources_bench.py --sources faiss --points 100000,200000
 """

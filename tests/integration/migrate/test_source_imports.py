@@ -1,13 +1,17 @@
-"""Each source imports its own library only, when opened: the others stay out of the process."""
+"""Opening a source: each imports its own library only, and root refuses another user's files."""
 
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
 
-from agent.migrate.sources.base import SourceSpec
+import pytest
+
+from agent.migrate.reader import refuse_foreign_files
+from agent.migrate.sources.base import SourceError, SourceSpec
 from tests.integration.migrate import source_builders as sb
 from tests.integration.migrate.pg_server import PgServer, postgres
 from tests.paths import REPO
@@ -53,3 +57,26 @@ def test_each_source_loads_only_its_own_library(postgres: PgServer, tmp_path: Pa
     password = str(postgres.password_file(tmp_path))
     spec = SourceSpec("pgvector", postgres.url, table="imports", password_file=password)
     assert loaded_by_opening(spec) == ["psycopg"]
+
+
+def test_root_refuses_a_faiss_or_milvus_file_another_user_owns(tmp_path: Path) -> None:
+    owned = tmp_path / "theirs"
+    owned.mkdir()
+    index = owned / "i.faiss"
+    index.write_bytes(b"\0" * 16)
+    if os.geteuid() == 0:
+        os.chown(index, 65534, 65534)
+    uid = index.stat().st_uid  # 65534 as root, the tester's own uid otherwise
+    with pytest.raises(SourceError, match=rf"i\.faiss: belongs to uid {uid}, .*run the migration"):
+        refuse_foreign_files([index], euid=0)
+    refuse_foreign_files([index], euid=uid)  # its owner opens it
+    # A link root owns, to a file in a directory another user owns, is refused as well.
+    link = tmp_path / "link.faiss"
+    link.symlink_to(index)
+    if os.geteuid() == 0:
+        os.chown(owned, 65534, 65534)
+        index.unlink()
+        index.write_bytes(b"")
+        os.chown(index, 0, 0)
+    with pytest.raises(SourceError, match="belongs to uid"):
+        refuse_foreign_files([link], euid=0)
