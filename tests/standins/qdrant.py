@@ -4,9 +4,8 @@
 Run by path with an interpreter that has ``qdrant_edge`` (the project's venv, or the .deb's
 ``/usr/lib/ragops/venv/bin/python3``): ``python3 tests/standins/qdrant.py --port N
 [--api-key K] [--storage DIR] [--load-seconds S] [--version 1.19.0] [--snapshot-size BYTES]
-[--compact]``. It prints ``READY <port>`` once it serves. ``--compact`` records a points
-upsert as ``{"points": <count>, "first": id, "last": id}`` instead of its whole body (the
-record of a 100k x 384 migration would otherwise hold ~1.3 GiB of Python floats).
+[--compact]``; prints ``READY <port>`` once it serves. ``--compact`` records an upsert as
+``{"points": <count>, "first": id, "last": id}``, not its body (100k x 384 floats: ~1.3 GiB).
 
 Serves: ``/``, ``/healthz``, ``/livez``, ``/readyz``; collections (create with dense, named and
 sparse vectors and ``shard_number``, list, info, delete); payload indexes (create, shown in the
