@@ -37,9 +37,7 @@ def test_an_engine_shard_rewritten_to_on_disk_placements_loads_with_the_same_poi
     prefer_disk(tmp_path / "shard")
 
     after = json.loads(segment_json.read_text())
-    assert {v["storage_type"] for v in after["config"]["vector_data"].values()} == {
-        "ChunkedMmap"
-    }
+    assert {v["storage_type"] for v in after["config"]["vector_data"].values()} == {"ChunkedMmap"}
     for name, vector in before["config"]["vector_data"].items():
         assert {**vector, "storage_type": "ChunkedMmap"} == after["config"]["vector_data"][name]
     loaded = edge.EdgeShard.load(str(tmp_path / "shard"))
