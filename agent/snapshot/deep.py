@@ -16,8 +16,10 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import queue
 import shutil
 import tempfile
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -28,7 +30,7 @@ import structlog
 
 from agent.snapshot.jobs import CHUNK, SnapshotError
 from agent.snapshot.manifest import Manifest
-from agent.snapshot.placement import prefer_disk
+from agent.snapshot.placement import dense_sizes, prefer_disk
 from agent.snapshot.tarstream import Member, TarFormatError, TarParser
 
 log = structlog.get_logger("ragops.snapshot")
@@ -104,6 +106,8 @@ class _File:
     def close(self) -> None:
         try:
             os.ftruncate(self.fd, self.size)
+            if self.size > _SMALL:
+                os.posix_fadvise(self.fd, 0, 0, os.POSIX_FADV_DONTNEED)
         finally:
             os.close(self.fd)
 
@@ -278,18 +282,23 @@ def _first_line(exc: BaseException) -> str:
     return text[0] if text else type(exc).__name__
 
 
-def dense_sizes(config: dict[str, Any]) -> dict[str, int]:
-    """Vector name -> dimensions from the archive's config.json ("" for the unnamed one)."""
-    vectors = (config.get("params") or {}).get("vectors") or {}
-    if not isinstance(vectors, dict):
-        return {}
-    if isinstance(vectors.get("size"), int):
-        return {"": vectors["size"]}
-    return {
-        name: v["size"]
-        for name, v in vectors.items()
-        if isinstance(v, dict) and isinstance(v.get("size"), int)
-    }
+class _Hasher(threading.Thread):
+    """SHA-256 in a second thread (hashlib releases the GIL): it overlaps the unpacking."""
+
+    def __init__(self) -> None:
+        super().__init__(name="deep-verify-sha256", daemon=True)
+        self.digest, self.size = hashlib.sha256(), 0
+        self.queue: queue.Queue[bytes | None] = queue.Queue(maxsize=4)
+
+    def run(self) -> None:
+        while (chunk := self.queue.get()) is not None:
+            self.digest.update(chunk)
+            self.size += len(chunk)
+
+    def result(self) -> tuple[int, str]:
+        self.queue.put(None)
+        self.join()
+        return self.size, self.digest.hexdigest()
 
 
 def _refuse_small_scratch(manifest: Manifest, root: Path) -> None:
@@ -306,6 +315,29 @@ def _refuse_small_scratch(manifest: Manifest, root: Path) -> None:
         )
 
 
+def _unpack(chunks: Iterator[bytes], hasher: _Hasher, unpacker: _ShardUnpacker) -> None:
+    """Every chunk to the hasher; the tar's members to the unpacker until the tar ends."""
+    parser: TarParser | None = TarParser(unpacker)
+    for chunk in chunks:
+        hasher.queue.put(chunk)
+        if parser is None:
+            continue
+        try:
+            parser.feed(chunk)
+            if parser.done:
+                parser = None
+                unpacker.finish()
+        except TarFormatError as exc:
+            unpacker.report.problems.append(f"the archive is not a readable tar: {exc}")
+            parser = None
+    if parser is not None:
+        try:
+            parser.close()
+            unpacker.finish()
+        except TarFormatError as exc:
+            unpacker.report.problems.append(f"the archive is not a readable tar: {exc}")
+
+
 def deep_verify(chunks: Iterator[bytes], manifest: Manifest, scratch_root: Path) -> DeepReport:
     """Stream, unpack shard by shard, load each with the engine; raise on any problem."""
     try:
@@ -319,39 +351,24 @@ def deep_verify(chunks: Iterator[bytes], manifest: Manifest, scratch_root: Path)
     started = time.monotonic()
     report = DeepReport(manifest.id, manifest.collection)
     scratch_root.mkdir(mode=0o700, parents=True, exist_ok=True)
+    hasher = _Hasher()
+    hasher.start()
+    # Nothing between mkdtemp and try: SIGTERM raises wherever the main thread is.
     scratch = Path(tempfile.mkdtemp(prefix=SCRATCH_PREFIX, dir=scratch_root))
-    digest, size = hashlib.sha256(), 0
     try:
         # Without recorded shard sizes (manifests of older ragops), each large file is
         # checked against the free space before it is written.
-        unpacker = _ShardUnpacker(report, scratch, check_space=not manifest.shard_bytes)
-        parser: TarParser | None = TarParser(unpacker)
-        for chunk in chunks:
-            digest.update(chunk)
-            size += len(chunk)
-            if parser is None:
-                continue
-            try:
-                parser.feed(chunk)
-                if parser.done:
-                    parser = None
-                    unpacker.finish()
-            except TarFormatError as exc:
-                report.problems.append(f"the archive is not a readable tar: {exc}")
-                parser = None
-        if parser is not None:
-            try:
-                parser.close()
-                unpacker.finish()
-            except TarFormatError as exc:
-                report.problems.append(f"the archive is not a readable tar: {exc}")
+        _unpack(chunks, hasher, _ShardUnpacker(report, scratch, not manifest.shard_bytes))
     finally:
-        shutil.rmtree(scratch, ignore_errors=True)
+        try:
+            shutil.rmtree(scratch, ignore_errors=True)
+        finally:
+            size, sha256 = hasher.result()
     report.bytes, report.seconds = size, time.monotonic() - started
-    if size != manifest.size or digest.hexdigest() != manifest.sha256:
+    if size != manifest.size or sha256 != manifest.sha256:
         raise SnapshotError(
             f"{manifest.id}: object has {size} bytes and SHA-256 "
-            f"{digest.hexdigest()}, manifest says {manifest.size} and {manifest.sha256}: "
+            f"{sha256}, manifest says {manifest.size} and {manifest.sha256}: "
             "the stored copy is damaged"
         )
     if not report.shards and not report.problems:

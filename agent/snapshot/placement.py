@@ -1,4 +1,5 @@
-"""Segment configs of an unpacked shard, rewritten to on-disk memory placements.
+"""The configs a deep verify reads: vector sizes of the archive's ``config.json``, and
+an unpacked shard's segment configs, rewritten to on-disk memory placements.
 
 A deep verify loads a shard to count it and read a sample; Qdrant's default placements for
 an appendable segment (``InRamChunkedMmap`` vectors) read the whole of its vectors into the
@@ -11,6 +12,7 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
+from typing import Any
 
 # Memory placements of a segment's config (segment.json) and their on-disk equivalents:
 # the same files, opened without reading them into RAM (Qdrant's storage_type_params: the
@@ -47,3 +49,17 @@ def prefer_disk(shard: Path) -> None:
         path.unlink()
         with os.fdopen(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "w") as out:
             json.dump(data, out)
+
+
+def dense_sizes(config: dict[str, Any]) -> dict[str, int]:
+    """Vector name -> dimensions from the archive's config.json ("" for the unnamed one)."""
+    vectors = (config.get("params") or {}).get("vectors") or {}
+    if not isinstance(vectors, dict):
+        return {}
+    if isinstance(vectors.get("size"), int):
+        return {"": vectors["size"]}
+    return {
+        name: v["size"]
+        for name, v in vectors.items()
+        if isinstance(v, dict) and isinstance(v.get("size"), int)
+    }

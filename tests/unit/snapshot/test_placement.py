@@ -44,6 +44,7 @@ def test_an_engine_shard_rewritten_to_on_disk_placements_loads_with_the_same_poi
     try:
         assert loaded.count(edge.CountRequest(exact=True)) == 50
         (record,) = loaded.retrieve([7], True, True)
+        assert isinstance(record.vector, dict)
         assert record.payload == {"n": 7} and record.vector["text"] == [7.0] * 4
     finally:
         loaded.close()
