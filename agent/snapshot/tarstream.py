@@ -16,6 +16,9 @@ from typing import Protocol
 
 BLOCK = 512
 _META_LIMIT = 1 << 20  # a long name or pax header larger than this is not Qdrant's
+_PLAIN_FILE = (tarfile.REGTYPE, tarfile.AREGTYPE, tarfile.CONTTYPE)
+# Types whose size field does not count data blocks that follow (links, devices, dirs).
+_NO_DATA = (tarfile.LNKTYPE, tarfile.SYMTYPE, tarfile.CHRTYPE, tarfile.BLKTYPE, tarfile.DIRTYPE)
 
 
 class TarFormatError(ValueError):
@@ -118,6 +121,8 @@ class TarParser:
         except tarfile.HeaderError as exc:
             raise TarFormatError(f"bad tar header near byte {self.offset}: {exc}") from None
         kind = info.type
+        if kind == tarfile.GNUTYPE_SPARSE:  # its sparse map may span extra header blocks
+            raise TarFormatError(f"GNU sparse member {info.name!r} is not supported")
         if kind in (tarfile.GNUTYPE_LONGNAME, tarfile.GNUTYPE_LONGLINK, tarfile.XHDTYPE) or (
             kind == tarfile.XGLTYPE
         ):
@@ -128,10 +133,13 @@ class TarParser:
             return
         name = self.pax.get("path") or self.long_name or info.name
         size = int(self.pax["size"]) if "size" in self.pax else info.size
+        # A pax sparse member (GNU.sparse.*) stores a map and the data: not a plain file.
+        sparse = any(key.startswith("GNU.sparse") for key in self.pax)
+        is_file = kind in _PLAIN_FILE and not sparse
         self.long_name, self.pax = None, {}
         self.in_member = True
-        self.sink.begin(Member(name, size, info.isreg(), info.isdir()))
-        self._start_data(size if info.isreg() else 0)
+        self.sink.begin(Member(name, size, is_file, info.isdir()))
+        self._start_data(0 if kind in _NO_DATA else size)
 
     def _start_data(self, size: int) -> None:
         self.remaining = size

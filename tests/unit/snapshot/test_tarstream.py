@@ -117,3 +117,25 @@ def test_the_shard_scan_sums_each_shards_files_and_gives_none_for_other_bytes() 
     cut = ShardScan()
     cut.feed(data[:2000])
     assert cut.result() is None
+
+
+def test_links_are_not_files_and_a_gnu_sparse_member_is_an_error() -> None:
+    out = io.BytesIO()
+    with tarfile.open(fileobj=out, mode="w", format=tarfile.GNU_FORMAT) as tar:
+        link = tarfile.TarInfo("0/segments/evil")
+        link.type, link.linkname = tarfile.SYMTYPE, "/etc/passwd"
+        tar.addfile(link)
+        after = tarfile.TarInfo("0/after")
+        after.size = 3
+        tar.addfile(after, io.BytesIO(b"abc"))
+    got = parse(out.getvalue(), [700]).members
+    assert [(m.name, m.is_file, body) for m, body in got] == [
+        ("0/segments/evil", False, b""),
+        ("0/after", True, b"abc"),
+    ]
+
+    sparse = tarfile.TarInfo("0/sparse")
+    sparse.type = tarfile.GNUTYPE_SPARSE
+    block = sparse.tobuf(tarfile.GNU_FORMAT)
+    with pytest.raises(TarFormatError, match="sparse"):
+        parse(block + bytes(1024), [512])
