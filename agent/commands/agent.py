@@ -34,7 +34,7 @@ def run(ctx: click.Context) -> None:
     from agent.config.view import AgentView, load_view
     from agent.daemon.loop import Agent
     from agent.io.logsetup import configure
-    from agent.systemd.systemctl import SystemctlUnits
+    from agent.systemd.bus import BusUnits
 
     # pydantic stays out of this long-lived process: a child validates the configuration.
     view = load_view((ctx.find_root().obj or {}).get("config_path"))  # an error exits 78
@@ -46,7 +46,7 @@ def run(ctx: click.Context) -> None:
         configure(fresh.log_format, fresh.log_level)
         return fresh
 
-    daemon = Agent(view, SystemctlUnits(), reload=reload)
+    daemon = Agent(view, BusUnits(), reload=reload)
     ctx.exit(asyncio.run(daemon.run()))
 
 
