@@ -43,12 +43,11 @@ from agent.daemon.statefile import (
 )
 from agent.errors import CommandError, ConfigError, ExitStatus, RagopsError
 from agent.io.files import write_atomic
+from agent.io.http import ProbeClient
 from agent.systemd.notify import Notifier, monotonic_usec, status_line, watchdog_seconds
 from agent.systemd.systemctl import UnitManager, monotonic_now
 
 if TYPE_CHECKING:
-    import httpx
-
     from agent.config.models import Settings
 
     # The daemon builds its view in a child process (agent/config/view.py); tests and
@@ -95,8 +94,7 @@ class Agent:
         self.resources = resources.ResourceTracker(RESOURCE_SECONDS)
         self.metrics: MetricsServer | None = None
         self.report_bad_state = OnceOnly(log, "agent.state_file.value_ignored")
-        self.client: httpx.AsyncClient | None = None
-        self.client_tls = False
+        self.client = ProbeClient()
         self.started_wall = time.time()
         self.alerting = Alerting()
         self.apply_settings(settings)
@@ -134,8 +132,6 @@ class Agent:
 
     # -- lifecycle -------------------------------------------------------------------
     async def run(self) -> int:
-        from agent.io.http import make_async_client
-
         loop = asyncio.get_running_loop()
         for signum, handler in (
             (signal.SIGTERM, self._on_stop),
@@ -144,8 +140,6 @@ class Agent:
         ):
             loop.add_signal_handler(signum, handler)
         self.restore_history()
-        self.client_tls = self.needs_tls()
-        self.client = make_async_client(tls=self.client_tls)
         await self.start_metrics()
         self.alerting.start()
         log.info("agent.started", services=",".join(self.services), pid=os.getpid())
@@ -168,18 +162,6 @@ class Agent:
             if closing is not None:
                 await closing()
         return ExitStatus.OK
-
-    def needs_tls(self) -> bool:
-        return any((s.spec.url or "").startswith("https:") for s in self.services.values())
-
-    async def renew_client(self) -> None:
-        from agent.io.http import make_async_client
-
-        if self.client is not None and self.needs_tls() != self.client_tls:
-            await self.client.aclose()
-            self.client_tls = self.needs_tls()
-        self.client = make_async_client(tls=self.client_tls)
-        self.client_tls = self.needs_tls()
 
     def _on_stop(self) -> None:
         self.stop_requested = True
@@ -216,7 +198,7 @@ class Agent:
             log.error("agent.reload.failed", problems=[exc.message], kept=self.view.source)
         else:
             log.info("agent.reloaded", source=self.view.source, services=",".join(self.services))
-            await self.renew_client()
+            await self.client.aclose()  # endpoints may have changed: plan them anew
             if self.view.metrics_listen != old_listen:
                 if self.metrics is not None:
                     await self.metrics.close()
