@@ -32,6 +32,9 @@ BUILD_PACKAGES = ("build-essential", "debhelper", "dpkg-dev", "python3-venv")
 PIP_CONFIGS = ("/etc/pip.conf", "/etc/xdg/pip/pip.conf", "/root/.config/pip/pip.conf")
 # Settings whose values may name local files or directories the build then needs.
 PIP_PATH_KEYS = ("index-url", "extra-index-url", "find-links", "constraint", "cert")
+# A local index's pages link to files beside it (root/simple/ -> root/files/): its parent
+# directory is bound.
+PIP_INDEX_KEYS = ("index-url", "extra-index-url")
 
 
 def buildroot_tarball(release: str, cache_dir: Path | None = None) -> Path:
@@ -71,14 +74,19 @@ def pip_passthrough(environ: Mapping[str, str]) -> tuple[list[Path], dict[str, s
     configs = [Path(p) for p in PIP_CONFIGS if Path(p).is_file()]
     if env.get("PIP_CONFIG_FILE") and Path(env["PIP_CONFIG_FILE"]).is_file():
         configs.append(Path(env["PIP_CONFIG_FILE"]))
-    values = [v for k, v in env.items() if k.removeprefix("PIP_").lower().replace("_", "-")
-              in PIP_PATH_KEYS]  # fmt: skip
+    settings = [(k.removeprefix("PIP_").lower().replace("_", "-"), v) for k, v in env.items()]
     for config in configs:
         parser = configparser.ConfigParser(interpolation=None)
         parser.read(config, encoding="utf-8")
         for section in parser.sections():
-            values += [parser[section][k] for k in PIP_PATH_KEYS if k in parser[section]]
-    return configs + [p for p in local_paths(values) if p not in configs], env
+            settings += [(k, parser[section][k]) for k in PIP_PATH_KEYS if k in parser[section]]
+    paths = local_paths(v for k, v in settings if k in PIP_PATH_KEYS and k not in PIP_INDEX_KEYS)
+    paths += [p.parent for p in local_paths(v for k, v in settings if k in PIP_INDEX_KEYS)]
+    binds: list[Path] = []
+    for path in [*configs, *paths]:
+        if path not in binds:
+            binds.append(path)
+    return binds, env
 
 
 def run_unbooted(
