@@ -21,7 +21,14 @@ from pathlib import Path
 import pytest
 
 from tests.e2e.container import REPO, Container, default_cache_dir
-from tests.e2e.stack import SERVICES, install_stack, unit_name, wait_active
+from tests.e2e.stack import (
+    SERVICES,
+    VENV_PYTHON,
+    install_stack,
+    stack_config,
+    unit_name,
+    wait_active,
+)
 
 pytestmark = pytest.mark.e2e
 # Read now: the repository's autouse fixture clears RAGOPS_* from every test's environment.
@@ -31,6 +38,11 @@ PREVIOUS_TAG = "v0.1.0"
 PREVIOUS_COMMIT = "88e3938d17c72c68db6d5444141614ba6fc6e162"
 CONFIG = "/etc/ragops/ragops.toml"
 ADMIN_EDIT = "\n# edited by the admin before the upgrade\n"
+# v0.1.0's venv has no Qdrant engine (qdrant_edge), which the Qdrant stand-in runs on: the
+# stand-in uses the new .deb's venv, unpacked beside the install (a venv runs from anywhere:
+# python3 finds its pyvenv.cfg next to bin/).
+ENGINE_ROOT = "/opt/qdrant-engine"
+ENGINE_PYTHON = ENGINE_ROOT + VENV_PYTHON
 QCALL = (
     "import json, sys, urllib.request\n"
     "req = urllib.request.Request('http://127.0.0.1:6333' + sys.argv[2], method=sys.argv[1],\n"
@@ -69,6 +81,19 @@ def previous_deb(e2e_release: str) -> Path:
     cache = default_cache_dir() / f"deb-{PREVIOUS_TAG}-{PREVIOUS_COMMIT[:7]}"
     cached = sorted(cache.glob("ragops_*.deb"))
     return cached[-1] if cached else build_previous(cache)
+
+
+def previous_config() -> str:
+    """The stack's config in v0.1.0's terms: no reload_signal (it came later), the Qdrant
+    stand-in on the unpacked engine."""
+    lines = stack_config().replace(VENV_PYTHON, ENGINE_PYTHON).splitlines()
+    return "\n".join(line for line in lines if not line.startswith("reload_signal")) + "\n"
+
+
+def unpack_engine(container: Container, deb: Path) -> None:
+    container.copy_in(deb, f"/tmp/{deb.name}")
+    container.run("dpkg-deb", "-x", f"/tmp/{deb.name}", ENGINE_ROOT)
+    container.run("chmod", "-R", "a+rX", ENGINE_ROOT)
 
 
 def apt(container: Container, *args: str) -> subprocess.CompletedProcess[str]:
@@ -130,7 +155,12 @@ def upgraded(
     module_container: Container, previous_deb: Path, ragops_deb: Path
 ) -> Iterator[Upgrade]:
     c = module_container
-    install_stack(c, previous_deb)
+    install_stack(
+        c,
+        previous_deb,
+        config=previous_config(),
+        before_config=lambda: unpack_engine(c, ragops_deb),
+    )
     assert c.run("dpkg-query", "-W", "-f=${Version}", "ragops").stdout == PREVIOUS_TAG[1:]
     c.run("sh", "-c", f"printf '%s' '{ADMIN_EDIT}' >> {CONFIG}")
     edited = c.read_file(CONFIG)
