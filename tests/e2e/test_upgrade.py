@@ -93,6 +93,8 @@ def previous_config() -> str:
 def unpack_engine(container: Container, deb: Path) -> None:
     container.copy_in(deb, f"/tmp/{deb.name}")
     container.run("dpkg-deb", "-x", f"/tmp/{deb.name}", ENGINE_ROOT)
+    # The packaged link is relative (../../../../bin/python3): point it at the system's.
+    container.run("ln", "-sfn", "/usr/bin/python3", ENGINE_PYTHON)
     container.run("chmod", "-R", "a+rX", ENGINE_ROOT)
 
 
