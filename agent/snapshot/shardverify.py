@@ -9,22 +9,43 @@ count taken and a sample of points read; its files are removed before the next s
 from __future__ import annotations
 
 import shutil
-import tarfile
 import tempfile
 import time
+from dataclasses import replace
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, cast
 
 import structlog
 
 from agent.snapshot import deep
 from agent.snapshot.jobs import CHUNK, SnapshotError
+from agent.snapshot.placement import dense_sizes
+from agent.snapshot.tarstream import Member
 
 if TYPE_CHECKING:
     from agent.snapshot.manifest import Manifest
     from agent.snapshot.targets import Target
 
 log = structlog.get_logger("ragops.snapshot")
+
+
+class _Prefixed:
+    """A shard object's members as deep.py's unpacker expects them: under ``<id>/``."""
+
+    def __init__(self, inner: deep._ShardUnpacker, prefix: str) -> None:
+        self.inner, self.prefix, self.report = inner, prefix, inner.report
+
+    def begin(self, member: Member) -> None:
+        self.inner.begin(replace(member, name=f"{self.prefix}/{member.name}"))
+
+    def data(self, chunk: memoryview) -> None:
+        self.inner.data(chunk)
+
+    def end(self) -> None:
+        self.inner.end()
+
+    def finish(self) -> None:
+        self.inner.finish()
 
 
 def deep_verify_shards(target: Target, manifest: Manifest, scratch_root: Path) -> deep.DeepReport:
@@ -37,30 +58,26 @@ def deep_verify_shards(target: Target, manifest: Manifest, scratch_root: Path) -
         ) from None
     started = time.monotonic()
     report = deep.DeepReport(manifest.id, manifest.collection)
-    vectors = deep.dense_sizes(manifest.collection_info.get("config") or {})
     scratch_root.mkdir(mode=0o700, parents=True, exist_ok=True)
     scratch = Path(tempfile.mkdtemp(prefix=deep.SCRATCH_PREFIX, dir=scratch_root))
     try:
         for shard in manifest.shards:
             shard_id = str(shard["id"])
-            reader = deep._HashingReader(target.stream(str(shard["key"]), CHUNK))
-            unpacker = deep._ShardUnpacker(report, scratch, vectors)
+            hasher = deep._Hasher()
+            hasher.start()
             try:
-                with tarfile.open(fileobj=reader, mode="r|") as tar:
-                    for member in tar:
-                        unpacker.add(tar, member, [shard_id, *deep._safe_parts(member.name)])
-                unpacker.finish()
-            except (tarfile.TarError, ValueError) as exc:
-                report.problems.append(
-                    f"shard {shard_id} is not a readable tar: {deep._first_line(exc)}"
-                )
-            reader.drain()
-            report.bytes += reader.size
-            if reader.size != shard["size"] or reader.digest.hexdigest() != shard["sha256"]:
+                unpacker = deep._ShardUnpacker(report, scratch, True)
+                unpacker.vectors = dense_sizes(manifest.collection_info.get("config") or {})
+                chunks = target.stream(str(shard["key"]), CHUNK)
+                deep._unpack(chunks, hasher, cast(Any, _Prefixed(unpacker, shard_id)))
+            finally:
+                size, sha256 = hasher.result()
+            report.bytes += size
+            if size != shard["size"] or sha256 != shard["sha256"]:
                 raise SnapshotError(
-                    f"{manifest.id}: shard {shard_id} object has {reader.size} bytes and SHA-256 "
-                    f"{reader.digest.hexdigest()}, manifest says {shard['size']} and "
-                    f"{shard['sha256']}: the stored copy is damaged"
+                    f"{manifest.id}: shard {shard_id} object has {size} bytes and SHA-256 "
+                    f"{sha256}, manifest says {shard['size']} and {shard['sha256']}: "
+                    "the stored copy is damaged"
                 )
     finally:
         shutil.rmtree(scratch, ignore_errors=True)

@@ -33,7 +33,6 @@ else:
     from qdrant_body import HttpError
 
 DISTANCES = {"Cosine", "Euclid", "Dot", "Manhattan"}
-_SCHEMA_TYPES = ("Keyword", "Integer", "Float", "Geo", "Text", "Bool", "Datetime", "Uuid")
 
 
 def point_sort_key(point_id: Any) -> tuple[int, Any]:
@@ -151,6 +150,18 @@ def vector_selector(selector: Any) -> Any:
     return selector if isinstance(selector, bool | list) else False
 
 
+# PayloadSchemaType (qdrant-openapi.json) -> the engine's.
+PAYLOAD_SCHEMAS = {
+    n.lower(): getattr(edge.PayloadSchemaType, n)
+    for n in dir(edge.PayloadSchemaType)
+    if not n.startswith("_")
+}
+
+
+def _schema_name(index: Any) -> str:
+    return str(index.data_type).rsplit(".", 1)[-1].lower()
+
+
 class Collection:
     """One collection: its REST config and its engine shards, opened from ``directory``."""
 
@@ -197,32 +208,6 @@ class Collection:
         for shard in self.shards:
             shard.flush()
 
-    def add_index(self, field: str, schema: Any) -> None:
-        """PUT /collections/{c}/index: a payload index in every shard, kept in config.json."""
-        kind = schema.get("type") if isinstance(schema, dict) else schema
-        names = {t.lower(): getattr(edge.PayloadSchemaType, t) for t in _SCHEMA_TYPES}
-        if not isinstance(kind, str) or kind.lower() not in names:
-            raise HttpError(400, f"Format error in JSON body: unknown field_schema {schema!r}")
-        with self.guard:
-            for shard in self.shards:
-                shard.update(edge.UpdateOperation.create_field_index(field, names[kind.lower()]))
-                shard.flush()
-            self.config.setdefault("payload_schema", {})[field] = schema
-            (self.directory / "config.json").write_text(json.dumps(self.config))
-
-    def payload_schema(self) -> dict[str, Any]:
-        out: dict[str, Any] = {}
-        for field, schema in (self.config.get("payload_schema") or {}).items():
-            kind = schema.get("type") if isinstance(schema, dict) else schema
-            points = 0
-            for shard in self.shards:
-                found = shard.info().payload_schema.get(field)
-                points += found.points if found is not None else 0
-            out[field] = {"data_type": str(kind).lower(), "points": points}
-            if isinstance(schema, dict):
-                out[field]["params"] = schema
-        return out
-
     def upsert(self, incoming: list[dict[str, Any]]) -> None:
         with self.guard:
             self._upsert(incoming)
@@ -244,6 +229,22 @@ class Collection:
 
     def count(self) -> int:
         return sum(s.count(edge.CountRequest(exact=True)) for s in self.shards)
+
+    def create_index(self, field_name: str, kind: Any) -> None:
+        """A payload index on every shard; ``kind`` is a PayloadSchemaType name."""
+        schema = PAYLOAD_SCHEMAS.get(kind) if isinstance(kind, str) else None
+        if schema is None:
+            raise HttpError(400, f"Format error in JSON body: unknown field_schema {kind!r}")
+        for shard in self.shards:
+            shard.update(edge.UpdateOperation.create_field_index(field_name, schema))
+
+    def payload_schema(self) -> dict[str, Any]:
+        found: dict[str, Any] = {}
+        for shard in self.shards:
+            for name, index in shard.info().payload_schema.items():
+                entry = found.setdefault(name, {"data_type": _schema_name(index), "points": 0})
+                entry["points"] += int(index.points)
+        return found
 
     def segments(self) -> int:
         return sum(s.info().segments_count for s in self.shards)

@@ -15,8 +15,8 @@
   mode (``--peer-id``, ``--peers``, ``--placement``) each stand-in holds every shard's data
   but serves as *local* only the shards the placement gives its peer id, and reports the
   others as remote on their peers, as the nodes of one cluster do.
-- Aliases (``GET /collections/{c}/aliases``, ``POST /collections/aliases``) and payload
-  indexes (``PUT /collections/{c}/index``), which a shards-mode restore recreates.
+- Aliases (``GET /collections/{c}/aliases``, ``POST /collections/aliases``), which a
+  shards-mode restore recreates (payload indexes are qdrant_api.py's).
 """
 
 from __future__ import annotations
@@ -320,18 +320,6 @@ def update_aliases(state: State, body: Any) -> bool:
     return True
 
 
-def create_index(state: State, name: str, body: Any) -> dict[str, Any]:
-    field = (body or {}).get("field_name")
-    schema = (body or {}).get("field_schema")
-    if not isinstance(field, str) or schema is None:
-        raise HttpError(400, "Format error in JSON body: field_name and field_schema are required")
-    with state.lock:
-        coll = collection(state, name)
-        coll.add_index(field, schema)
-        state.operation_id += 1
-        return {"operation_id": state.operation_id, "status": "completed"}
-
-
 def route(
     handler: Handler, method: str, name: str, rest: list[str], query: dict[str, str], body: Any
 ) -> bool:
@@ -346,8 +334,6 @@ def route(
         handler.ok(collection_cluster(state, name), t0)
     elif rest == ["aliases"] and method == "GET":
         handler.ok(aliases_of(state, name), t0)
-    elif rest == ["index"] and method == "PUT":
-        handler.ok(create_index(state, name, body), t0)
     else:
         return False
     return True

@@ -101,6 +101,7 @@ def start_standin(
     extra: tuple[str, ...] = (),
     port: int = 0,
     host: str = "127.0.0.1",
+    compact: bool = False,
 ) -> QdrantStandin:
     proc = subprocess.Popen(
         [
@@ -117,6 +118,7 @@ def start_standin(
             "--snapshot-size",
             str(snapshot_size),
             *extra,
+            *(["--compact"] if compact else []),
         ],
         stdout=subprocess.PIPE,
         text=True,
