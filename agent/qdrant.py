@@ -60,6 +60,10 @@ class QdrantClient:
         client = make_client(base_url, api_key=api_key, timeout=timeout)
         return cls(client, base_url, api_key=api_key, timeout=timeout)
 
+    def for_node(self, base_url: str) -> QdrantClient:
+        """A client for another node of the same cluster: same key, same timeout."""
+        return QdrantClient.connect(base_url, self._api_key, self._timeout)
+
     def close(self) -> None:
         self.client.close()
 
@@ -185,11 +189,26 @@ class QdrantClient:
 
         Streamed with agent.io.http.open_download rather than httpx: see there for the cost.
         """
+        path = f"/collections/{_seg(collection)}/snapshots/{_seg(name)}"
+        with self._stream(path, read_size) as body:
+            yield body
+
+    @contextlib.contextmanager
+    def stream_shard(
+        self, collection: str, shard_id: int, read_size: int = 1 << 20
+    ) -> Iterator[Iterator[bytes]]:
+        """GET .../shards/{id}/snapshot (stream_shard_snapshot): built while it is sent."""
+        with self._stream(
+            f"/collections/{_seg(collection)}/shards/{shard_id}/snapshot", read_size
+        ) as body:
+            yield body
+
+    @contextlib.contextmanager
+    def _stream(self, path: str, read_size: int) -> Iterator[Iterator[bytes]]:
         import http.client
 
         from agent.io.http import open_download
 
-        path = f"/collections/{_seg(collection)}/snapshots/{_seg(name)}"
         what = self._describe("GET", path)
         try:
             with open_download(
@@ -211,11 +230,14 @@ class QdrantClient:
         content_type: str,
         content_length: int,
         checksum: str,
+        shard_id: int | None = None,
     ) -> None:
-        """POST .../snapshots/upload (recover_from_uploaded_snapshot), body streamed."""
+        """POST .../snapshots/upload (recover_from_uploaded_snapshot), body streamed; with
+        ``shard_id``, .../shards/{id}/snapshots/upload (recover_shard_from_uploaded_snapshot)."""
         import httpx
 
-        path = f"/collections/{_seg(collection)}/snapshots/upload"
+        shard = "" if shard_id is None else f"/shards/{shard_id}"
+        path = f"/collections/{_seg(collection)}{shard}/snapshots/upload"
         params = {"wait": "true", "priority": "snapshot", "checksum": checksum}
         headers = {"content-type": content_type, "content-length": str(content_length)}
         try:
@@ -225,6 +247,27 @@ class QdrantClient:
         except httpx.HTTPError as exc:
             raise QdrantError(f"{self._describe('POST', path)}: {_reason(exc)}") from None
         self._check("POST", path, response, (200, 202))
+
+    # ---- shards mode and clusters (agent/snapshot/shards.py, cluster.py) ----
+
+    def collection_info(self, collection: str) -> dict[str, Any]:
+        """GET /collections/{c} (get_collection): config and payload_schema."""
+        return dict(self._request("GET", f"/collections/{_seg(collection)}"))
+
+    def collection_aliases(self, collection: str) -> list[str]:
+        result = self._request("GET", f"/collections/{_seg(collection)}/aliases")
+        return sorted(str(a["alias_name"]) for a in result["aliases"])
+
+    def update_aliases(self, actions: list[dict[str, Any]]) -> None:
+        self._request("POST", "/collections/aliases", json={"actions": actions})
+
+    def cluster_status(self) -> dict[str, Any]:
+        """GET /cluster (cluster_status): ``status`` disabled, or peers by id with their URI."""
+        return dict(self._request("GET", "/cluster"))
+
+    def collection_cluster(self, collection: str) -> dict[str, Any]:
+        """GET /collections/{c}/cluster (collection_cluster_info): this node's shards."""
+        return dict(self._request("GET", f"/collections/{_seg(collection)}/cluster"))
 
     # ---- collections and points, for `ragops migrate` (one block, to ease merging) ----
 
@@ -252,7 +295,7 @@ class QdrantClient:
         if status != "completed":
             raise QdrantError(f"{self._describe('PUT', path)}: update status {status!r}")
 
-    def create_field_index(self, collection: str, field_name: str, schema: str) -> None:
+    def create_field_index(self, collection: str, field_name: str, schema: Any) -> None:
         """PUT /collections/{c}/index?wait=true (create_field_index) for one payload field."""
         body = {"field_name": field_name, "field_schema": schema}
         path = f"/collections/{_seg(collection)}/index"

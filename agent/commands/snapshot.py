@@ -38,6 +38,8 @@ def _job(settings: Settings) -> Job:
         target=_target(settings),
         state_dir=Path(settings.ragops.state_dir),
         timeout_seconds=settings.snapshot.timeout_seconds,
+        mode=settings.snapshot.mode,
+        nodes=list(settings.qdrant.nodes),
     )
 
 
@@ -134,7 +136,7 @@ def list_(ctx: click.Context, collection: str | None, as_json: bool) -> None:
         return
     rows = [("ID", "SIZE", "POINTS", "QDRANT", "SHA-256")]
     rows += [
-        (m.id, format_bytes(m.size), str(m.points_count), m.qdrant_version, m.sha256[:16])
+        (m.id, format_bytes(m.size), str(m.points_count), m.qdrant_version, _digest(m))
         for m in manifests
     ]
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
@@ -170,6 +172,13 @@ def verify(
         raise SnapshotError("\n".join(failures))
 
 
+def _digest(manifest: Any) -> str:
+    """The SHA-256 column: the object's, or in shards mode the shard count."""
+    if manifest.mode == "shards":
+        return f"{len(manifest.shards)} shards"
+    return str(manifest.sha256[:16])
+
+
 def _verify_all(
     settings: Settings, snapshot_id: str | None, collection: str | None, deep: bool
 ) -> list[str]:
@@ -196,7 +205,7 @@ def _verify_all(
         try:
             verify_snapshot(target, manifest)
             click.echo(
-                f"{manifest.id}: ok ({format_bytes(manifest.size)}, sha256 {manifest.sha256[:16]})"
+                f"{manifest.id}: ok ({format_bytes(manifest.size)}, sha256 {_digest(manifest)})"
             )
         except RagopsError as exc:  # a missing or unreadable object fails this one only
             failures.append(
@@ -218,8 +227,15 @@ def _verify_all(
     is_flag=True,
     help="Restore despite a Qdrant version mismatch or over a non-empty collection.",
 )
+@click.option(
+    "--with-aliases",
+    is_flag=True,
+    help="Shards-mode snapshots: point the recorded aliases at the restored collection.",
+)
 @click.pass_context
-def restore(ctx: click.Context, snapshot_id: str, to_collection: str | None, force: bool) -> None:
+def restore(
+    ctx: click.Context, snapshot_id: str, to_collection: str | None, force: bool, with_aliases: bool
+) -> None:
     """Stream a snapshot into Qdrant (upload-recover) and check the point count."""
     from agent.snapshot.jobs import find_manifest, restore_snapshot
 
@@ -228,7 +244,7 @@ def restore(ctx: click.Context, snapshot_id: str, to_collection: str | None, for
         job = _job(settings)
         with job.qdrant:
             manifest = find_manifest(job.target, snapshot_id)
-            count = restore_snapshot(job, manifest, to_collection, force)
+            count = restore_snapshot(job, manifest, to_collection, force, with_aliases)
     click.echo(
         f"restored {manifest.id} into {to_collection or manifest.collection}: {count} points"
     )

@@ -172,6 +172,8 @@ class QdrantSettings(_Model):
     url: Plain = "http://127.0.0.1:6333"
     api_key_file: AbsPath | None = None
     timeout_seconds: PositiveSeconds = 3600.0
+    # A cluster's nodes (REST base URLs); [] = the peers of GET /cluster on ``url``.
+    nodes: list[Plain] = Field(default_factory=list)
 
     @field_validator("url")
     @classmethod
@@ -179,6 +181,11 @@ class QdrantSettings(_Model):
         if not re.match(r"^https?://[^/\s]+/?$", value):
             raise ValueError(f"{value!r} is not a base URL such as http://127.0.0.1:6333")
         return value.rstrip("/")
+
+    @field_validator("nodes")
+    @classmethod
+    def _nodes_are_http(cls, value: list[str]) -> list[str]:
+        return [cls._url_is_http(v) for v in value]
 
 
 class AgentSettings(_Model):
@@ -255,6 +262,7 @@ class SnapshotSettings(_Model):
     part_size_mib: Annotated[Int, Field(ge=5, le=512)] = 8
     concurrency: Annotated[Int, Field(ge=1, le=64)] = 4
     timeout_seconds: PositiveSeconds = 3600.0
+    mode: Literal["auto", "shards", "collection"] = "auto"
     s3: S3Settings = Field(default_factory=S3Settings)
     retention: RetentionSettings = Field(default_factory=RetentionSettings)
     verify: VerifySettings = Field(default_factory=VerifySettings)

@@ -73,9 +73,14 @@ def run_drill(
             for manifest in manifests:
                 now = time.time()
                 try:
-                    report = deep_verify(
-                        target.stream(manifest.object_key, CHUNK), manifest, scratch
-                    )
+                    if manifest.mode == "shards":
+                        from agent.snapshot.shardverify import deep_verify_shards
+
+                        report = deep_verify_shards(target, manifest, scratch)
+                    else:
+                        report = deep_verify(
+                            target.stream(manifest.object_key, CHUNK), manifest, scratch
+                        )
                 except SnapshotError as exc:
                     failures.append(exc.message)
                     record_verify(

@@ -11,11 +11,10 @@ from __future__ import annotations
 
 import hashlib
 import json
-import secrets
 import socket
 import time
 from collections.abc import Callable, Generator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -62,6 +61,8 @@ class Job:
     state_dir: Path
     timeout_seconds: float
     now: Callable[[], datetime] = lambda: datetime.now(UTC)
+    mode: str = "auto"  # snapshot.mode; shards mode is agent/snapshot/shards.py
+    nodes: list[str] = field(default_factory=list)  # qdrant.nodes
 
 
 # ---- create -------------------------------------------------------------------------------
@@ -149,14 +150,20 @@ def create_snapshot(job: Job, collection: str, qdrant_version: str) -> Manifest:
 
 def create_snapshots(job: Job, collections: list[str]) -> tuple[list[Manifest], list[str]]:
     """Snapshot each collection in turn; a failure does not stop the others."""
+    from agent.snapshot.shards import create_shards_snapshot, use_shards
+
     clean_pending(job)
     version = job.qdrant.version()
     names = collections or job.qdrant.list_collections()
+    shards = use_shards(job.mode, version)
     done: list[Manifest] = []
     failures: list[str] = []
     for name in names:
         try:
-            done.append(create_snapshot(job, name, version))
+            if shards:
+                done.append(create_shards_snapshot(job, name, version, job.nodes))
+            else:
+                done.append(create_snapshot(job, name, version))
         except RagopsError as exc:
             log.error("snapshot.create.failed", collection=name, error=exc.message)
             failures.append(exc.message)
@@ -266,35 +273,40 @@ def find_manifest(target: Target, snap_id: str) -> Manifest:
 
 
 def verify_snapshot(target: Target, manifest: Manifest) -> None:
-    """Stream the object back and check size and SHA-256; nothing is written to disk."""
-    digest = hashlib.sha256()
-    size = 0
-    progress = TransferProgress(
-        "snapshot.verify.progress", manifest.size, manifest.id, id=manifest.id
-    )
-    try:
-        for chunk in target.stream(manifest.object_key, CHUNK):
-            digest.update(chunk)
-            size += len(chunk)
-            progress.advance(len(chunk))
-    finally:
-        progress.close()
-    if size != manifest.size:
-        raise SnapshotError(
-            f"{manifest.id}: object has {size} bytes, manifest says {manifest.size}"
-        )
-    if digest.hexdigest() != manifest.sha256:
-        raise SnapshotError(
-            f"{manifest.id}: object SHA-256 is {digest.hexdigest()}, "
-            f"manifest says {manifest.sha256}: the stored copy is damaged"
-        )
-    log.info("snapshot.verify.ok", id=manifest.id, bytes=size)
+    """Stream each object back and check size and SHA-256; nothing is written to disk."""
+    objects = [(manifest.object_key, manifest.size, manifest.sha256, manifest.id)]
+    if manifest.mode == "shards":
+        objects = [
+            (s["key"], s["size"], s["sha256"], f"{manifest.id} shard {s['id']}")
+            for s in manifest.shards
+        ]
+    for key, want_size, want_sha, what in objects:
+        digest = hashlib.sha256()
+        size = 0
+        progress = TransferProgress("snapshot.verify.progress", want_size, what, id=manifest.id)
+        try:
+            for chunk in target.stream(key, CHUNK):
+                digest.update(chunk)
+                size += len(chunk)
+                progress.advance(len(chunk))
+        finally:
+            progress.close()
+        if size != want_size:
+            raise SnapshotError(f"{what}: object has {size} bytes, manifest says {want_size}")
+        if digest.hexdigest() != want_sha:
+            raise SnapshotError(
+                f"{what}: object SHA-256 is {digest.hexdigest()}, "
+                f"manifest says {want_sha}: the stored copy is damaged"
+            )
+    log.info("snapshot.verify.ok", id=manifest.id, bytes=manifest.size)
 
 
 # ---- restore ------------------------------------------------------------------------------
 
 
-def restore_snapshot(job: Job, manifest: Manifest, to_collection: str | None, force: bool) -> int:
+def restore_snapshot(
+    job: Job, manifest: Manifest, to_collection: str | None, force: bool, with_aliases: bool = False
+) -> int:
     """Stream the object into Qdrant's upload-recover; returns the restored point count."""
     dest = to_collection or manifest.collection
     server = job.qdrant.version()
@@ -308,46 +320,19 @@ def restore_snapshot(job: Job, manifest: Manifest, to_collection: str | None, fo
                 f"collection {dest!r} exists with {existing} points; the restore would replace "
                 "them: pass --force, or --to-collection NEW_NAME"
             )
-    boundary = secrets.token_hex(16)
-    filename = manifest.qdrant_snapshot_name
-    head = (
-        f"--{boundary}\r\n"
-        f'Content-Disposition: form-data; name="snapshot"; filename="{filename}"\r\n'
-        "Content-Type: application/octet-stream\r\n\r\n"
-    ).encode()
-    tail = f"\r\n--{boundary}--\r\n".encode()
-    progress = TransferProgress("snapshot.restore.progress", manifest.size, dest, id=manifest.id)
+    from agent.snapshot.shards import restore_shards, upload_object
 
-    def body() -> Generator[bytes, None, None]:
-        digest = hashlib.sha256()
-        size = 0
-        yield head
-        for chunk in job.target.stream(manifest.object_key, CHUNK):
-            digest.update(chunk)
-            size += len(chunk)
-            progress.advance(len(chunk))
-            yield chunk
-        # Stop before the closing boundary: Qdrant then sees a broken upload, not a snapshot.
-        if size != manifest.size or digest.hexdigest() != manifest.sha256:
-            raise SnapshotError(
-                f"{manifest.id}: the stored object does not match its manifest (size {size}, "
-                f"SHA-256 {digest.hexdigest()}); restore stopped, {dest!r} is unchanged"
-            )
-        yield tail
-
+    if manifest.mode == "shards":
+        return restore_shards(job, manifest, dest, with_aliases)
     log.info("snapshot.restore.started", id=manifest.id, collection=dest)
-    stream = body()
-    try:
-        job.qdrant.upload_snapshot(
-            dest,
-            stream,
-            content_type=f"multipart/form-data; boundary={boundary}",
-            content_length=len(head) + manifest.size + len(tail),
-            checksum=manifest.sha256,
-        )
-    finally:
-        stream.close()
-        progress.close()
+    upload_object(
+        job,
+        dest,
+        manifest.object_key,
+        size=manifest.size,
+        sha256=manifest.sha256,
+        what=manifest.id,
+    )
     count = job.qdrant.count(dest)
     if manifest.points_count_exact and count != manifest.points_count:
         raise SnapshotError(
@@ -365,7 +350,7 @@ def plan_target_prune(target: Target, policy: RetentionPolicy, now: datetime) ->
     objects = target.list_objects()
     manifests = list_manifests(target)
     complete = {m.id for m in manifests}
-    referenced = {m.object_key for m in manifests} | {manifest_key(i) for i in complete}
+    referenced = {k for m in manifests for k in m.object_keys} | {manifest_key(i) for i in complete}
     candidates = [Candidate(m.id, m.collection, m.finished) for m in manifests]
     orphans = [
         Orphan(o.key, o.last_modified)
@@ -383,7 +368,7 @@ def apply_prune(target: Target, plan: PrunePlan) -> None:
             continue
         # Manifest first: if the data delete fails, the object is an orphan removed later.
         target.delete([manifest_key(snap_id)])
-        target.delete([manifest.object_key])
+        target.delete(manifest.object_keys)
         log.info("snapshot.prune.forgot", id=snap_id)
     if plan.orphans:
         target.delete(plan.orphans)

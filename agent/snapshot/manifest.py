@@ -3,6 +3,7 @@
 Layout under the target (a directory or a bucket prefix)::
 
     <collection>/<stamp>-<qdrant snapshot name>   the snapshot bytes
+    <collection>/<stamp>-shard-<id>.snapshot      shards mode: one object per shard
     <collection>/<stamp>.manifest.json            written last: the commit point
 
 A snapshot's ID is ``<collection>/<stamp>``; the stamp is UTC, e.g. ``20250131T020304.567Z``.
@@ -13,12 +14,15 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
 MANIFEST_SUFFIX = ".manifest.json"
 MANIFEST_FORMAT = 1
+# Shards mode (agent/snapshot/shards.py): a manifest an older ragops must not take for a
+# collection snapshot, so it has its own format number.
+SHARDS_FORMAT = 2
 _STAMP_RE = re.compile(r"^(\d{8}T\d{6}\.\d{3}Z)")
 _VERSION_RE = re.compile(r"^v?(\d+)\.(\d+)\.(\d+)")
 
@@ -42,6 +46,10 @@ def snapshot_id(collection: str, stamp: str) -> str:
 
 def data_key(collection: str, stamp: str, qdrant_name: str) -> str:
     return f"{collection}/{stamp}-{qdrant_name}"
+
+
+def shard_key(collection: str, stamp: str, shard_id: int) -> str:
+    return f"{collection}/{stamp}-shard-{shard_id}.snapshot"
 
 
 def manifest_key(snap_id: str) -> str:
@@ -84,6 +92,20 @@ class Manifest:
     host: str
     ragops_version: str
     format: int = MANIFEST_FORMAT
+    # "collection": one object, ``object_key``. "shards": ``object_key`` and ``sha256`` are
+    # empty and ``shards`` lists one object per shard ({id, key, size, sha256, node}), with
+    # the collection's ``GET /collections/{c}`` result (config, payload_schema) and aliases.
+    mode: str = "collection"
+    shards: list[dict[str, Any]] = field(default_factory=list)
+    collection_info: dict[str, Any] = field(default_factory=dict)
+    aliases: list[str] = field(default_factory=list)
+
+    @property
+    def object_keys(self) -> list[str]:
+        if self.mode == "shards":
+            return [str(s["key"]) for s in self.shards]
+        return [self.object_key]
+
     # Bytes of each shard's files in the archive ({"0": n, ...}), read from the tar headers
     # as the snapshot streamed by; None when unknown (older ragops, or not a tar).
     shard_bytes: dict[str, int] | None = None
@@ -99,7 +121,7 @@ class Manifest:
 def parse_manifest(data: bytes, key: str) -> Manifest:
     try:
         raw: dict[str, Any] = json.loads(data)
-        if raw.get("format") != MANIFEST_FORMAT:
+        if raw.get("format") not in (MANIFEST_FORMAT, SHARDS_FORMAT):
             raise ManifestError(f"{key}: unknown manifest format {raw.get('format')!r}")
         fields = Manifest.__dataclass_fields__
         manifest = Manifest(**{k: raw[k] for k in fields if k in raw})
@@ -107,7 +129,23 @@ def parse_manifest(data: bytes, key: str) -> Manifest:
         raise
     except (ValueError, TypeError, KeyError) as exc:
         raise ManifestError(f"{key}: not a valid manifest ({exc})") from None
-    if manifest_key(manifest.id) != key or not re.fullmatch(r"[0-9a-f]{64}", manifest.sha256):
+    hashes = (
+        [manifest.sha256]
+        if manifest.mode != "shards"
+        else [s.get("sha256") for s in manifest.shards]
+    )
+    shards_ok = manifest.mode == "collection" or (
+        manifest.mode == "shards"
+        and manifest.format == SHARDS_FORMAT
+        and manifest.shards
+        and all(id_of_key(str(s.get("key"))) == manifest.id for s in manifest.shards)
+        and all(isinstance(s.get("size"), int) for s in manifest.shards)
+    )
+    if (
+        manifest_key(manifest.id) != key
+        or not shards_ok
+        or not all(isinstance(h, str) and re.fullmatch(r"[0-9a-f]{64}", h) for h in hashes)
+    ):
         raise ManifestError(f"{key}: manifest does not match its key or has no SHA-256")
     shards = manifest.shard_bytes
     if shards is not None and not (

@@ -95,6 +95,7 @@ timeout_seconds = 60
 
 [snapshot]
 target = "s3://{BUCKET}/{PREFIX}"
+mode = "collection"
 on_calendar = "*:*:0/10"
 randomized_delay_seconds = 0
 part_size_mib = 5

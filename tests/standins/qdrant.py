@@ -21,12 +21,17 @@ Test controls (not part of Qdrant's API, no api-key needed):
   POST /_fault      JSON merged into the fault set: create_500 (count), upload_500 (count),
                     drop_download_after (bytes), slow_download_bps, wrong_checksum (bool),
                     snapshot_size (bytes), corrupt_segment (bool: the next snapshot's shard 0
-                    gets a segment file altered before the checksum is taken)
+                    gets a segment file altered before the checksum is taken),
+                    slow_stream_bps (shard streams read their files at this rate)
   DELETE /_fault    clear every fault
   POST /_fill       {"collection", "count", "start", "seed"}: upsert ``count`` random points
                     (every dense vector, payload {"n": id}) in-process, for benchmarks
   GET /_requests    every API request received: method, path, query, json, content_type
   DELETE /_requests forget them
+  GET /_stream_aborts shard streams ended by the idle timeout (collection, shard, why)
+
+Shards, cluster, aliases and payload indexes: see qdrant_shards.py (``--peer-id``,
+``--peers``, ``--placement``, ``--stream-idle-timeout`` for the multi-node mode).
 """
 
 from __future__ import annotations
@@ -53,6 +58,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 # Run by path inside the container (no package there): the sibling modules are top-level.
 if TYPE_CHECKING:
     from tests.standins import qdrant_api as api
+    from tests.standins import qdrant_shards as shards
     from tests.standins.qdrant_body import (
         BLOCK,
         BodyReader,
@@ -63,6 +69,7 @@ if TYPE_CHECKING:
     from tests.standins.qdrant_engine import Collection
 else:
     import qdrant_api as api
+    import qdrant_shards as shards
     from qdrant_body import BLOCK, BodyReader, HashingWriter, HttpError, stream_multipart_file
     from qdrant_engine import Collection
 
@@ -71,6 +78,14 @@ HEALTH["/readyz"] = "all shards are ready"
 
 
 class State:
+    # Set by qdrant_shards.init_state.
+    peer_id: int
+    peers: dict[int, str]
+    placement: dict[int, list[int]]
+    idle_timeout: float
+    stream_aborts: list[dict[str, Any]]
+    aliases: dict[str, str]
+
     def __init__(self, args: argparse.Namespace) -> None:
         self.version: str = args.version
         self.api_key: str | None = args.api_key
@@ -81,6 +96,7 @@ class State:
         self.requests: list[dict[str, Any]] = []
         self.compact = bool(getattr(args, "compact", False))
         self.operation_id = 0
+        shards.init_state(self, args)
         # Like Qdrant: what was stored before a restart is loaded again.
         base = self.collections_dir
         if base.is_dir():
@@ -89,6 +105,10 @@ class State:
                     self.collections[directory.name] = Collection.open(directory)
                 elif directory.is_dir():
                     shutil.rmtree(directory)  # a recover interrupted by a kill
+
+    def save_aliases(self) -> None:
+        self.storage.mkdir(parents=True, exist_ok=True)
+        (self.storage / "aliases.json").write_text(json.dumps(self.aliases))
 
     @property
     def collections_dir(self) -> Path:
@@ -250,6 +270,9 @@ class Handler(BaseHTTPRequestHandler):
         elif path == "/_requests" and method == "GET":
             with state.lock:
                 self.ok(list(state.requests), started)
+        elif path == "/_stream_aborts" and method == "GET":
+            with state.lock:
+                self.ok(list(state.stream_aborts), started)
         elif path == "/_requests" and method == "DELETE":
             with state.lock:
                 state.requests.clear()
@@ -261,6 +284,8 @@ class Handler(BaseHTTPRequestHandler):
 
     def route(self, method: str, path: str, query: dict[str, str], raw: str, t0: float) -> None:
         segs = [s for s in path.split("/") if s]
+        if shards.route_top(self, method, segs, raw):
+            return
         if segs == ["collections"] and method == "GET":
             self.record(method, path, raw, None)
             with self.state.lock:
@@ -270,9 +295,11 @@ class Handler(BaseHTTPRequestHandler):
         if len(segs) < 2 or segs[0] != "collections":
             raise HttpError(404, f"Not found: {path}")
         name, rest = segs[1], segs[2:]
-        is_upload = rest == ["snapshots", "upload"] and method == "POST"
+        is_upload = rest[-2:] == ["snapshots", "upload"] and method == "POST"
         body = None if is_upload or method in ("GET", "DELETE") else self.read_json()
         self.record(method, path, raw, body)
+        if shards.route(self, method, name, rest, query, body):
+            return
         if is_upload:
             self.upload_recover(name, query, t0)
         else:
@@ -332,19 +359,23 @@ class Handler(BaseHTTPRequestHandler):
                 if rate:
                     time.sleep(len(data) / rate)
 
-    def upload_recover(self, name: str, query: dict[str, str], t0: float) -> None:
-        state = self.state
+    def multipart_boundary(self, query: dict[str, str]) -> bytes:
+        """An upload's boundary, once its content type and ``priority`` are checked."""
         ctype = self.headers.get("Content-Type", "")
         match = re.search(r'boundary="?([^";]+)"?', ctype)
+        # The body may be left half-read on an error: never reuse this connection.
+        self.close_connection = True
         if not ctype.startswith("multipart/form-data") or not match:
-            self.close_connection = True
             raise HttpError(400, "Bad request: expected multipart/form-data with a boundary")
         priority = query.get("priority", "replica")
         if priority not in ("no_sync", "snapshot", "replica"):
-            self.close_connection = True
             raise HttpError(400, f"Bad request: unknown priority {priority!r}")
-        # The body may be left half-read on an error: never reuse this connection.
-        self.close_connection = True
+        return match.group(1).encode()
+
+    def upload_recover(self, name: str, query: dict[str, str], t0: float) -> None:
+        state = self.state
+        boundary = self.multipart_boundary(query)
+        priority = query.get("priority", "replica")
         uploads = state.storage / "uploads"
         uploads.mkdir(parents=True, exist_ok=True)
         fd, tmp_name = tempfile.mkstemp(dir=uploads, suffix=".snapshot")
@@ -352,9 +383,7 @@ class Handler(BaseHTTPRequestHandler):
         try:
             with os.fdopen(fd, "wb") as out:
                 hashing = HashingWriter(out)
-                stream_multipart_file(
-                    self.body_reader(), match.group(1).encode(), "snapshot", hashing
-                )
+                stream_multipart_file(self.body_reader(), boundary, "snapshot", hashing)
             if state.take_fault("upload_500"):
                 raise HttpError(500, "Service internal error: injected fault: recovery failed")
             expected = query.get("checksum")
@@ -380,6 +409,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--load-seconds", type=float, default=0.0)
     parser.add_argument("--version", default="1.19.0")
     parser.add_argument("--snapshot-size", type=int, default=1 << 20)
+    shards.add_arguments(parser)
     parser.add_argument("--compact", action="store_true")
     args = parser.parse_args(argv)
     state = State(args)

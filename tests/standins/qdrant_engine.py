@@ -19,6 +19,7 @@ import json
 import os
 import shutil
 import sys
+import threading
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -166,6 +167,12 @@ class Collection:
 
     def __init__(self, directory: Path, config: dict[str, Any], shards: list[edge.EdgeShard]):
         self.directory, self.config, self.shards = directory, config, shards
+        # Held by a shard stream (qdrant_shards.py) for its length: updates wait for it.
+        self.guard = threading.Lock()
+
+    @property
+    def engine_config(self) -> edge.EdgeConfig:
+        return edge_config(self.config)
 
     @property
     def unnamed(self) -> bool:
@@ -202,6 +209,10 @@ class Collection:
             shard.flush()
 
     def upsert(self, incoming: list[dict[str, Any]]) -> None:
+        with self.guard:
+            self._upsert(incoming)
+
+    def _upsert(self, incoming: list[dict[str, Any]]) -> None:
         for point in incoming:
             check_vector(self.config, point.get("vector"))
         routed: dict[int, list[edge.Point]] = {}
@@ -302,16 +313,25 @@ class Collection:
         return {"points": points}
 
     def info(self) -> dict[str, Any]:
+        """GET /collections/{c}: the engine's counts and the settings the collection was
+        created with (Qdrant's defaults where none was given)."""
         cfg = self.config
         params: dict[str, Any] = {
             "vectors": cfg.get("vectors", {}),
             "shard_number": len(self.shards),
             "replication_factor": cfg.get("replication_factor") or 1,
-            "write_consistency_factor": 1,
-            "on_disk_payload": True,
+            "write_consistency_factor": cfg.get("write_consistency_factor") or 1,
+            "on_disk_payload": cfg.get("on_disk_payload", True),
         }
         if cfg.get("sparse_vectors"):
             params["sparse_vectors"] = cfg["sparse_vectors"]
+        hnsw = {"m": 16, "ef_construct": 100, "full_scan_threshold": 10000}
+        optimizer = {
+            "deleted_threshold": 0.2,
+            "vacuum_min_vector_number": 1000,
+            "default_segment_number": 0,
+            "flush_interval_sec": 5,
+        }
         return {
             "status": "green",
             "optimizer_status": "ok",
@@ -320,15 +340,10 @@ class Collection:
             "segments_count": self.segments(),
             "config": {
                 "params": params,
-                "hnsw_config": {"m": 16, "ef_construct": 100, "full_scan_threshold": 10000},
-                "optimizer_config": {
-                    "deleted_threshold": 0.2,
-                    "vacuum_min_vector_number": 1000,
-                    "default_segment_number": 0,
-                    "flush_interval_sec": 5,
-                },
+                "hnsw_config": {**hnsw, **(cfg.get("hnsw_config") or {})},
+                "optimizer_config": {**optimizer, **(cfg.get("optimizers_config") or {})},
                 "wal_config": {"wal_capacity_mb": 32, "wal_segments_ahead": 0},
-                "quantization_config": None,
+                "quantization_config": cfg.get("quantization_config"),
             },
             "payload_schema": self.payload_schema(),
         }

@@ -35,6 +35,8 @@ class S3Proxy:
         self.slowed = 0
         self.corrupt_parts = 0
         self.corrupted = 0
+        # Part uploads held this long before they are forwarded (a stalled, slow target).
+        self.stall_parts_seconds = 0.0
         self.log: list[tuple[str, str, int]] = []
         # (method, path, x-amz-content-sha256, names of x-amz-checksum-* headers)
         self.headers: list[tuple[str, str, str, tuple[str, ...]]] = []
@@ -91,6 +93,8 @@ class S3Proxy:
                     if slow:
                         proxy.slow_down_parts -= 1
                         proxy.slowed += 1
+                if is_part and proxy.stall_parts_seconds:
+                    time.sleep(proxy.stall_parts_seconds)
                 if dead:
                     self.connection.setsockopt(
                         socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0)

@@ -95,20 +95,29 @@ class QdrantStandin:
 
 
 def start_standin(
-    storage: Path, snapshot_size: int = 3 << 20, api_key: str = QDRANT_KEY, compact: bool = False
+    storage: Path,
+    snapshot_size: int = 3 << 20,
+    api_key: str = QDRANT_KEY,
+    extra: tuple[str, ...] = (),
+    port: int = 0,
+    host: str = "127.0.0.1",
+    compact: bool = False,
 ) -> QdrantStandin:
     proc = subprocess.Popen(
         [
             sys.executable,
             str(STANDIN),
             "--port",
-            "0",
+            str(port),
+            "--host",
+            host,
             "--api-key",
             api_key,
             "--storage",
             str(storage),
             "--snapshot-size",
             str(snapshot_size),
+            *extra,
             *(["--compact"] if compact else []),
         ],
         stdout=subprocess.PIPE,
@@ -117,7 +126,7 @@ def start_standin(
     assert proc.stdout is not None
     line = proc.stdout.readline()
     assert line.startswith("READY "), line
-    return QdrantStandin(proc, f"http://127.0.0.1:{line.split()[1]}", api_key, storage)
+    return QdrantStandin(proc, f"http://{host}:{line.split()[1]}", api_key, storage)
 
 
 @pytest.fixture
@@ -270,7 +279,10 @@ def write_config(
     endpoint: str | None = None,
     secret: str = SECRET_KEY,
     extra: str = "",
+    mode: str = "collection",
+    qdrant_extra: str = "",
 ) -> Ragops:
+    """``mode``: snapshot.mode; the tests written before shards mode test collection mode."""
     secrets_dir = tmp / "secrets"
     secrets_dir.mkdir(exist_ok=True)
     (secrets_dir / "qdrant").write_text(qdrant.api_key + "\n")
@@ -284,8 +296,10 @@ state_dir = "{state}"
 url = "{qdrant.url}"
 api_key_file = "{secrets_dir / "qdrant"}"
 timeout_seconds = 60
+{qdrant_extra}
 [snapshot]
 target = "{target}"
+mode = "{mode}"
 part_size_mib = 5
 concurrency = 2
 timeout_seconds = 120

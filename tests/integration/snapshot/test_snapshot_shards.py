@@ -1,0 +1,228 @@
+"""Shards mode against real servers: the Qdrant stand-in (Qdrant's engine) and SeaweedFS.
+
+Each shard is streamed from GET /collections/{c}/shards/{id}/snapshot straight into a
+multipart upload; nothing is staged on the Qdrant host, and in a cluster each shard comes
+from a node that holds it.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.integration.snapshot.snapshot_fixtures import (
+    QdrantStandin,
+    Ragops,
+    Seaweed,
+    free_ports,
+    qdrant,
+    seaweed,
+    start_standin,
+    write_config,
+)
+from tests.standins.s3proxy import S3Proxy
+
+__all__ = ["qdrant", "seaweed"]
+
+
+@pytest.fixture
+def prefix() -> str:
+    return "shards-" + uuid.uuid4().hex[:8]
+
+
+def make_three_shards(standin: QdrantStandin, name: str, points: int = 300) -> None:
+    body = {
+        "vectors": {"size": 4, "distance": "Dot"},
+        "shard_number": 3,
+        "hnsw_config": {"m": 32, "ef_construct": 64},
+        "optimizers_config": {"default_segment_number": 2},
+    }
+    standin.call("PUT", f"/collections/{name}", json=body)
+    batch = [
+        {
+            "id": i,
+            "vector": [float(i % 7), 1.0, 2.0, float(i)],
+            "payload": {"n": i, "tag": f"t{i % 5}"},
+        }
+        for i in range(points)
+    ]
+    standin.call(
+        "PUT", f"/collections/{name}/points", params={"wait": "true"}, json={"points": batch}
+    )
+    standin.call(
+        "PUT", f"/collections/{name}/index", json={"field_name": "tag", "field_schema": "keyword"}
+    )
+
+
+def sample(standin: QdrantStandin, name: str) -> list[Any]:
+    ids = [0, 1, 17, 99, 150, 299]
+    body = {"ids": ids, "with_payload": True, "with_vector": True}
+    points = standin.call("POST", f"/collections/{name}/points", json=body)
+    return sorted((p["id"], p["payload"], p["vector"]) for p in points)
+
+
+def test_three_shards_round_trip_through_seaweedfs_stage_nothing_on_the_host(
+    qdrant: QdrantStandin, seaweed: Seaweed, tmp_path: Path, prefix: str
+) -> None:
+    make_three_shards(qdrant, "docs")
+    qdrant.call(
+        "POST",
+        "/collections/aliases",
+        json={"actions": [{"create_alias": {"collection_name": "docs", "alias_name": "live"}}]},
+    )
+    ragops = write_config(
+        tmp_path, qdrant, f"s3://{seaweed.bucket}/{prefix}", endpoint=seaweed.endpoint, mode="auto"
+    )
+    done = ragops.run("snapshot", "create", "--collection", "docs")
+    assert done.returncode == 0, done.stderr
+    listed = json.loads(ragops.run("snapshot", "list", "--json").stdout)
+    assert len(listed) == 1
+    manifest = listed[0]
+    assert manifest["mode"] == "shards" and manifest["qdrant_version"] == "1.19.0"
+    assert sorted(s["id"] for s in manifest["shards"]) == [0, 1, 2]
+    assert manifest["aliases"] == ["live"]
+    assert sorted(seaweed.keys(prefix + "/docs/")) == sorted(
+        [f"{prefix}/{s['key']}" for s in manifest["shards"]]
+        + [f"{prefix}/{manifest['id']}.manifest.json"]
+    )
+    requests = qdrant.requests()
+    assert not [r for r in requests if r["method"] == "POST" and r["path"].endswith("/snapshots")]
+    streamed = sorted(r["path"] for r in requests if r["path"].endswith("/snapshot"))
+    assert streamed == [f"/collections/docs/shards/{i}/snapshot" for i in range(3)]
+    snapshots_dir = qdrant.storage / "snapshots"
+    assert not snapshots_dir.exists() or not any(snapshots_dir.rglob("*"))
+
+    verified = ragops.run("snapshot", "verify", manifest["id"])
+    assert verified.returncode == 0, verified.stderr
+    deep = ragops.run("snapshot", "verify", "--deep", manifest["id"], timeout=300)
+    assert deep.returncode == 0, deep.stderr
+    assert "3 shard(s), 300 points" in deep.stdout
+
+    restored = ragops.run(
+        "snapshot", "restore", manifest["id"], "--to-collection", "docs2", "--with-aliases"
+    )
+    assert restored.returncode == 0, restored.stderr
+    before = qdrant.call("GET", "/collections/docs")
+    after = qdrant.call("GET", "/collections/docs2")
+    assert after["config"] == before["config"]
+    assert (
+        after["payload_schema"]
+        == before["payload_schema"]
+        == {"tag": {"data_type": "keyword", "points": 300}}
+    )
+    assert qdrant.count("docs2") == 300
+    assert sample(qdrant, "docs2") == sample(qdrant, "docs")
+    aliases = qdrant.call("GET", "/collections/docs2/aliases")["aliases"]
+    assert aliases == [{"alias_name": "live", "collection_name": "docs2"}]
+    uploads = [r["path"] for r in qdrant.requests() if r["path"].endswith("/upload")]
+    assert sorted(uploads) == [f"/collections/docs2/shards/{i}/snapshots/upload" for i in range(3)]
+
+
+def test_a_reader_stall_beyond_the_idle_timeout_fails_clearly_and_aborts_the_upload(
+    seaweed: Seaweed, tmp_path: Path, prefix: str
+) -> None:
+    standin = start_standin(tmp_path / "qdrant", extra=("--stream-idle-timeout", "1"))
+    proxy = S3Proxy(seaweed.s3_port)
+    try:
+        make_three_shards(standin, "docs", points=50)
+        ragops = write_config(
+            tmp_path,
+            standin,
+            f"s3://{seaweed.bucket}/{prefix}",
+            endpoint=proxy.endpoint,
+            mode="shards",
+        )
+        proxy.stall_parts_seconds = 4.0
+        started = time.monotonic()
+        failed = ragops.run("snapshot", "create", "--collection", "docs", timeout=200)
+        assert failed.returncode == 1
+        assert "before the end of the shard's tar" in failed.stderr
+        assert "idle timeout" in failed.stderr
+        assert failed.stderr.strip().splitlines()[-1].startswith("ragops: docs: shard 0 ")
+        assert time.monotonic() - started < 150
+        aborts = standin.call("GET", "/_stream_aborts")
+        assert aborts and aborts[0]["collection"] == "docs"
+        assert seaweed.open_uploads(prefix) == []
+        assert seaweed.keys(prefix) == []
+    finally:
+        proxy.close()
+        standin.stop()
+
+
+@pytest.fixture
+def cluster(tmp_path: Path) -> Iterator[list[QdrantStandin]]:
+    """Three stand-ins on 127.0.0.1-3, one port: shards 0 on peer 1, 1 on peers 2 and 3
+    (replicated twice), 2 on peer 3. Each reports the others as peers."""
+    port = free_ports(1)[0]
+    peers = ",".join(f"{i}=http://127.0.0.{i}:6335/" for i in (1, 2, 3))
+    placement = "0=1,1=2+3,2=3"
+    nodes = [
+        start_standin(
+            tmp_path / f"node{i}",
+            host=f"127.0.0.{i}",
+            port=port,
+            extra=("--peer-id", str(i), "--peers", peers, "--placement", placement),
+        )
+        for i in (1, 2, 3)
+    ]
+    yield nodes
+    for node in nodes:
+        if node.proc.poll() is None:
+            node.stop()
+
+
+def cluster_config(tmp: Path, nodes: list[QdrantStandin], seaweed: Seaweed, prefix: str) -> Ragops:
+    for node in nodes:
+        make_three_shards(node, "docs")
+    return write_config(
+        tmp, nodes[0], f"s3://{seaweed.bucket}/{prefix}", endpoint=seaweed.endpoint, mode="shards"
+    )
+
+
+def test_a_cluster_snapshot_takes_every_shard_once_from_a_node_holding_it(
+    cluster: list[QdrantStandin], seaweed: Seaweed, tmp_path: Path, prefix: str
+) -> None:
+    ragops = cluster_config(tmp_path, cluster, seaweed, prefix)
+    done = ragops.run("snapshot", "create", "--collection", "docs")
+    assert done.returncode == 0, done.stderr
+    manifest = json.loads(ragops.run("snapshot", "list", "--json").stdout)[0]
+    by_shard = {s["id"]: s["node"] for s in manifest["shards"]}
+    assert sorted(by_shard) == [0, 1, 2]
+    assert by_shard[0] == cluster[0].url and by_shard[2] == cluster[2].url
+    assert by_shard[1] in (cluster[1].url, cluster[2].url)
+    for index, node in enumerate(cluster):
+        streamed = [r["path"] for r in node.requests() if r["path"].endswith("/snapshot")]
+        assert streamed == [
+            f"/collections/docs/shards/{s}/snapshot"
+            for s, url in by_shard.items()
+            if url == node.url
+        ], index
+    deep = ragops.run("snapshot", "verify", "--deep", manifest["id"], timeout=300)
+    assert deep.returncode == 0, deep.stderr
+
+
+def test_a_node_killed_mid_run_fails_it_naming_the_node_and_commits_nothing(
+    cluster: list[QdrantStandin], seaweed: Seaweed, tmp_path: Path, prefix: str
+) -> None:
+    ragops = cluster_config(tmp_path, cluster, seaweed, prefix)
+    victim = cluster[2]  # the only holder of shard 2
+    victim.fault(slow_stream_bps=2_000_000)
+    run = ragops.popen("snapshot", "create", "--collection", "docs")
+    deadline = time.monotonic() + 120
+    while not [r for r in victim.requests() if r["path"].endswith("/snapshot")]:
+        assert time.monotonic() < deadline and run.poll() is None
+        time.sleep(0.1)
+    time.sleep(1.0)
+    victim.proc.kill()
+    _, stderr = run.communicate(timeout=120)
+    assert run.returncode == 1
+    assert victim.url in stderr and "shard(s) 1, 2" in stderr, stderr
+    assert "nothing was committed" in stderr
+    assert seaweed.open_uploads(prefix) == []
+    assert seaweed.keys(prefix) == []
