@@ -81,12 +81,16 @@ class QdrantClient:
         *,
         params: dict[str, str] | None = None,
         json: Any = None,
+        content: bytes | None = None,
         expect: tuple[int, ...] = (200,),
     ) -> Any:
         import httpx
 
+        headers = {"Content-Type": "application/json"} if content is not None else None
         try:
-            response = self.client.request(method, path, params=params, json=json)
+            response = self.client.request(
+                method, path, params=params, json=json, content=content, headers=headers
+            )
         except httpx.TimeoutException:
             raise QdrantError(f"{self._describe(method, path)}: no answer in time") from None
         except httpx.HTTPError as exc:
@@ -237,11 +241,22 @@ class QdrantClient:
 
     def upsert_points(self, collection: str, points: list[dict[str, Any]]) -> None:
         """PUT /collections/{c}/points?wait=true: returns once Qdrant applied the points."""
+        import pydantic_core
+
         path = f"/collections/{_seg(collection)}/points"
-        result = self._request("PUT", path, params={"wait": "true"}, json={"points": points})
+        # pydantic-core writes the JSON in Rust: for 500 x 384 floats, several times faster
+        # than the stdlib encoder httpx would use, and the same text.
+        body = pydantic_core.to_json({"points": points})
+        result = self._request("PUT", path, params={"wait": "true"}, content=body)
         status = result.get("status") if isinstance(result, dict) else None
         if status != "completed":
             raise QdrantError(f"{self._describe('PUT', path)}: update status {status!r}")
+
+    def create_field_index(self, collection: str, field_name: str, schema: str) -> None:
+        """PUT /collections/{c}/index?wait=true (create_field_index) for one payload field."""
+        body = {"field_name": field_name, "field_schema": schema}
+        path = f"/collections/{_seg(collection)}/index"
+        self._request("PUT", path, params={"wait": "true"}, json=body)
 
     def retrieve_points(self, collection: str, ids: list[int | str]) -> list[dict[str, Any]]:
         """POST /collections/{c}/points (get_points): these points, payloads and vectors."""

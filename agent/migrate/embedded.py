@@ -35,15 +35,13 @@ from typing import IO, Any
 
 from agent.errors import LockedError, RagopsError
 from agent.io.files import UnsafePathError, open_directory, open_nofollow, read_text_or_none
-from agent.migrate.unpickling import Frozen, restricted_load
+from agent.migrate.sources.base import Cursor, JsonPoint, PointBatch, PointId
+from agent.migrate.unpickling import QDRANT_MODELS, Model, describe, restricted_load
 
 META_FILE = "meta.json"
 LOCK_FILE = ".lock"
 STORAGE_FILE = "storage.sqlite"
 LEGACY_STORAGE_FILE = "storage.dbm"
-
-PointId = int | str
-JsonPoint = dict[str, Any]  # {"id": ..., "vector": ..., "payload": ...} as the REST API takes it
 
 
 class StoreError(RagopsError):
@@ -57,26 +55,10 @@ class LocalCollection:
     storage: Path
 
 
-@dataclass(frozen=True)
-class PointBatch:
-    last_rowid: int
-    points: list[JsonPoint]
-
-
-class _Model(metaclass=Frozen):
-    """Stands in for any pickled pydantic model of qdrant-client (v1 or v2 pickles)."""
-
-    def __setstate__(self, state: Any) -> None:
-        fields = state.get("__dict__", state) if isinstance(state, dict) else {}
-        if not isinstance(fields, dict):
-            raise pickle.UnpicklingError("a model's state is not a mapping")
-        self.__dict__.update(fields)
-
-
 def unpickle_point(blob: bytes) -> JsonPoint:
     """One stored row -> a point in the REST API's JSON shape."""
-    obj = restricted_load(blob, _Model)
-    fields = obj.__dict__ if isinstance(obj, _Model) else obj
+    obj = restricted_load(blob, QDRANT_MODELS)
+    fields = obj.__dict__ if isinstance(obj, Model) else obj
     if not isinstance(fields, dict) or "id" not in fields:
         raise pickle.UnpicklingError("a stored point has no id")
     vector = vector_json(fields.get("vector"))
@@ -103,7 +85,7 @@ def vector_json(value: Any) -> Any:
 
 def to_json(value: Any) -> Any:
     """Vectors, sparse vectors and payload values -> plain JSON values."""
-    if isinstance(value, _Model):
+    if isinstance(value, Model):
         return {k: to_json(v) for k, v in value.__dict__.items() if v is not None}
     if isinstance(value, dict):
         return {str(k): to_json(v) for k, v in value.items()}
@@ -184,6 +166,17 @@ class EmbeddedStore:
             found.append(LocalCollection(name, dict(config), self._storage_path(name)))
         return found
 
+    @property
+    def label(self) -> str:
+        """Names the store in the state file (the resolved directory, as before sources)."""
+        return str(self.root.resolve())
+
+    def names(self) -> list[str]:
+        return [c.name for c in self.collections()]
+
+    def config(self, name: str) -> dict[str, Any]:
+        return self.collection(name).config
+
     def collection(self, name: str) -> LocalCollection:
         for found in self.collections():
             if found.name == name:
@@ -251,15 +244,15 @@ class EmbeddedStore:
         return rows - duplicates
 
     def batches(
-        self, name: str, batch_size: int, after_rowid: int | None = None
+        self, name: str, batch_size: int, after_rowid: Cursor = None
     ) -> Iterator[PointBatch]:
         """Points in rowid order, ``batch_size`` at a time, after ``after_rowid`` if given."""
-        last = after_rowid
+        last = int(after_rowid) if after_rowid is not None else None
         while True:
             batch = self.page(name, batch_size, last)
             if batch is None:
                 return
-            last = batch.last_rowid
+            last = int(batch.last_rowid)
             yield batch
 
     def page(self, name: str, batch_size: int, after_rowid: int | None) -> PointBatch | None:
@@ -316,9 +309,8 @@ class EmbeddedStore:
             raise self._unreadable(name, rowid, "point id", exc) from None
 
     def _unreadable(self, name: str, rowid: int, what: str, exc: Exception) -> StoreError:
-        detail = str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__
         return StoreError(
-            f"{self.root}: collection {name!r}, row {rowid}: unreadable {what} ({detail}); "
+            f"{self.root}: collection {name!r}, row {rowid}: unreadable {what} ({describe(exc)}); "
             "not a qdrant-client store"
         )
 

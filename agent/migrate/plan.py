@@ -125,7 +125,8 @@ def plan_targets(
 class CollectionProgress:
     fingerprint: dict[str, int]
     created: bool = False
-    after_rowid: int | None = None  # the last rowid of the last committed batch
+    # The cursor of the last committed batch: a rowid, a position or a primary key.
+    after_rowid: int | str | None = None
     batches: int = 0
     points: int = 0
     done: bool = False
@@ -162,7 +163,7 @@ class MigrationState:
                 "with --overwrite"
             ) from None
 
-    def record_batch(self, name: str, last_rowid: int, points: int) -> None:
+    def record_batch(self, name: str, last_rowid: int | str, points: int) -> None:
         progress = self.collections[name]
         progress.after_rowid = last_rowid
         progress.batches += 1

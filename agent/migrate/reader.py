@@ -1,4 +1,8 @@
-"""Reading a store another user owns, as that user: ``ragops migrate`` run as root.
+"""Opening what ``ragops migrate`` copies from (``Store``), and reading a store another user
+owns as that user: ``ragops migrate`` run as root.
+
+Every source (an embedded Qdrant, FAISS, pgvector, Milvus Lite) is a ``Store``, opened by
+``open_store``; each imports its library only when opened.
 
 The store belongs to the API's user, who may have written anything into it. Root does not
 read it: a forked child drops to the owner's uid and gid (no supplementary groups), opens the
@@ -18,26 +22,23 @@ from pathlib import Path
 from typing import IO, Any, Protocol
 
 from agent.errors import LockedError, RagopsError
-from agent.migrate.embedded import (
-    EmbeddedStore,
-    JsonPoint,
-    LocalCollection,
-    PointBatch,
-    StoreError,
-)
+from agent.migrate.embedded import EmbeddedStore, LocalCollection, StoreError
+from agent.migrate.sources.base import Cursor, JsonPoint, PointBatch, SourceError, SourceSpec
 
 
 class Store(Protocol):
-    """What ``agent.migrate.run`` needs of a store, read here or through the owner's child."""
+    """What ``agent.migrate.run`` needs of a source: collections in a fixed order, in batches
+    each named by a cursor (a rowid, a position, a primary key) so a resumed run asks for the
+    batches after the last committed one."""
 
     @property
-    def aliases(self) -> dict[str, str]: ...
-    def collections(self) -> list[LocalCollection]: ...
-    def collection(self, name: str) -> LocalCollection: ...
-    def fingerprint(self, name: str) -> dict[str, int]: ...
+    def label(self) -> str: ...  # names the source in the state file
+    def names(self) -> list[str]: ...
+    def config(self, name: str) -> dict[str, Any]: ...  # the CreateCollection body
+    def fingerprint(self, name: str) -> dict[str, int]: ...  # has "rows"
     def count(self, name: str) -> int: ...
     def batches(
-        self, name: str, batch_size: int, after_rowid: int | None = None
+        self, name: str, batch_size: int, after_rowid: Cursor = None
     ) -> Iterator[PointBatch]: ...
     def sample(self, name: str, size: int) -> list[JsonPoint]: ...
     def close(self) -> None: ...
@@ -67,8 +68,12 @@ def store_owner(root: Path) -> int | None:
     return others.pop() if others else None
 
 
-def open_store(path: Path) -> Store:
-    """The store at ``path``: read in this process, unless root would read another's files."""
+def open_store(where: Path | SourceSpec) -> Store:
+    """An embedded Qdrant at a path (read in this process, unless root would read another's
+    files), or the source ``--from`` names."""
+    if isinstance(where, SourceSpec):
+        return open_source(where)
+    path = where
     if os.geteuid() != 0:
         return EmbeddedStore.open(path)
     path = path.resolve()
@@ -135,6 +140,16 @@ class OwnerReader:
     def aliases(self) -> dict[str, str]:
         return dict(self._aliases)
 
+    @property
+    def label(self) -> str:
+        return str(self.root)  # resolved by open_store, as EmbeddedStore.label
+
+    def names(self) -> list[str]:
+        return [c.name for c in self.collections()]
+
+    def config(self, name: str) -> dict[str, Any]:
+        return self.collection(name).config
+
     def collections(self) -> list[LocalCollection]:
         return [self._collection(item) for item in self._call("collections")]
 
@@ -153,9 +168,9 @@ class OwnerReader:
         return int(self._call("count", name))
 
     def batches(
-        self, name: str, batch_size: int, after_rowid: int | None = None
+        self, name: str, batch_size: int, after_rowid: Cursor = None
     ) -> Iterator[PointBatch]:
-        last = after_rowid
+        last = int(after_rowid) if after_rowid is not None else None
         while True:
             page = self._call("page", name, batch_size, last)
             if page is None:
@@ -236,3 +251,59 @@ def _answer(store: EmbeddedStore, method: str, args: list[Any]) -> Any:
     if method == "sample":
         return store.sample(args[0], int(args[1]))
     raise StoreError(f"unknown request {method!r}")
+
+
+def refuse_foreign_files(paths: list[Path], euid: int) -> None:
+    """Root does not open a FAISS or Milvus Lite file another user owns or could swap: faiss
+    and milvus-lite follow links and parse (and milvus-lite writes beside) what they are given.
+    The owner runs the migration instead."""
+    if euid != 0:
+        return
+    for path in paths:
+        found: set[int] = set()
+        for probe in (path, path.parent, path.resolve().parent):
+            with contextlib.suppress(OSError):
+                found.add(probe.lstat().st_uid)
+                found.add(probe.stat().st_uid)
+        if path.is_dir() and not path.is_symlink():
+            with contextlib.suppress(OSError), os.scandir(path) as entries:
+                found.update(e.stat(follow_symlinks=False).st_uid for e in entries)
+        others = sorted(found - {0})
+        if others:
+            raise SourceError(
+                f"{path}: belongs to uid {others[0]}, and root does not read another user's "
+                "files with faiss or milvus-lite; run the migration as that user"
+            )
+
+
+def open_source(spec: SourceSpec) -> Store:
+    """A FAISS index, pgvector table or Milvus Lite database; only its own module (and its
+    library) is imported."""
+    if spec.kind in ("faiss", "milvus"):
+        extra = [Path(spec.payloads)] if spec.payloads else []
+        refuse_foreign_files([Path(spec.where), *extra], os.geteuid())
+    if spec.kind == "faiss":
+        from agent.migrate.sources.faiss_index import FaissSource
+
+        payloads = Path(spec.payloads) if spec.payloads else None
+        return FaissSource(Path(spec.where), spec.name, payloads, spec.distance)
+    if spec.kind == "pgvector":
+        from agent.migrate.sources.pg_table import PgOptions, PgvectorSource
+
+        if not spec.table:
+            raise SourceError("--from pgvector: needs --table TABLE (and the column options)")
+        return PgvectorSource(
+            PgOptions(
+                url=spec.where,
+                table=spec.table,
+                id_column=spec.id_column,
+                vector_column=spec.vector_column,
+                payload_columns=spec.payload_columns,
+                password_file=Path(spec.password_file) if spec.password_file else None,
+                distance=spec.distance,
+                name=spec.name,
+            )
+        )
+    from agent.migrate.sources.milvus_db import MilvusSource
+
+    return MilvusSource(Path(spec.where), spec.distance)

@@ -58,7 +58,7 @@ class NoMigrationProgress:
 
 @dataclass(frozen=True)
 class MigrateOptions:
-    from_path: Path
+    from_path: Path | str  # what the user named; the state file is keyed by the source's label
     to_url: str
     collections: list[str]
     batch_size: int
@@ -66,6 +66,8 @@ class MigrateOptions:
     resume: bool = False
     overwrite: bool = False
     sample_size: int = 256
+    # Payload indexes (field -> PayloadSchemaType) made before the bulk load.
+    index_fields: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -102,9 +104,7 @@ def run_migration(
     progress: MigrationProgress | None = None,
 ) -> MigrationReport:
     progress = progress or NoMigrationProgress()
-    state_path = options.state_dir / state_file_name(
-        str(options.from_path.resolve()), options.to_url
-    )
+    state_path = options.state_dir / state_file_name(store.label, options.to_url)
     state = _start_state(store, client, options, state_path)
     names = list(state.collections)
     remote_counts = {name: client.count_or_none(name) for name in names}
@@ -162,12 +162,17 @@ class _Run:
         return report
 
     def prepare_target(self, name: str, action: TargetAction) -> None:
-        body = collection_body(self.store.collection(name).config)
+        body = collection_body(self.store.config(name))
         if action is TargetAction.RECREATE:
             self.client.delete_collection(name)
         if action in (TargetAction.CREATE, TargetAction.RECREATE):
             self.client.create_collection(name, body)
             log.info("migrate.collection.created", collection=name, action=str(action))
+        if action is not TargetAction.CONTINUE:
+            # Metadata first: indexing while points arrive costs less than indexing after.
+            for field_name, schema in self.options.index_fields.items():
+                self.client.create_field_index(name, field_name, schema)
+                log.info("migrate.index.created", collection=name, field=field_name)
 
     def copy(self, name: str) -> tuple[int, int]:
         """Copy the batches not yet committed; returns (points sent, batches committed before)."""
@@ -219,7 +224,7 @@ def _start_state(
             )
         fingerprints = {name: store.fingerprint(name) for name in previous.collections}
         for name in previous.collections:
-            store.collection(name)  # still in the store?
+            store.config(name)  # still in the store?
         check_resumable(previous, fingerprints, options.collections)
         log.info("migrate.resume", state_file=str(state_path))
         return previous
@@ -228,18 +233,23 @@ def _start_state(
             f"an interrupted migration of this store to {options.to_url} exists "
             f"(state file {state_path}); add --resume to continue it, or --overwrite to start over"
         )
-    names = options.collections or [c.name for c in store.collections()]
+    names = options.collections or store.names()
     if not names:
         raise MigrationRefused(f"{options.from_path}: the store holds no collection")
     return MigrationState(
-        from_path=str(options.from_path.resolve()),
+        from_path=store.label,
         to_url=options.to_url,
         batch_size=options.batch_size,
         collections={
-            name: CollectionProgress(fingerprint=store.fingerprint(store.collection(name).name))
+            name: CollectionProgress(fingerprint=_fingerprint(store, name))
             for name in dict.fromkeys(names)
         },
     )
+
+
+def _fingerprint(store: Store, name: str) -> dict[str, int]:
+    store.config(name)  # names an absent collection in one line
+    return store.fingerprint(name)
 
 
 def verify_collection(
@@ -256,7 +266,7 @@ def verify_collection(
             f"point count differs: {report.local_count} in the store, "
             f"{report.remote_count} on the server"
         )
-    specs = vector_specs(store.collection(name).config)
+    specs = vector_specs(store.config(name))
     sample = store.sample(name, sample_size)
     report.sampled = len(sample)
     for start in range(0, len(sample), 256):

@@ -1,13 +1,16 @@
 """Unpickling what another user wrote, without running anything of theirs.
 
-``pickle`` calls whatever global a file names, so ``find_class`` here resolves none of them:
-an exact allow-list of plain builtins is returned as they are, qdrant-client's model classes
-become the inert ``_Model`` holder of ``agent.migrate.embedded``, and the few names an array
-of plain numbers pickles to (numpy's ``_reconstruct``/``_frombuffer``, ``ndarray``, ``dtype``,
-``scalar``, and protocol 2's ``_codecs.encode`` of latin1 bytes) are replaced by functions of
-this module that rebuild the numbers from their bytes with ``struct``: numpy itself is never
-imported or called. Any other global, whatever its module (``numpy.*`` included), an object
-or structured dtype, or bytes that do not match the shape stop the load (UnpicklingError).
+``pickle`` calls whatever global a file names, so ``find_class`` here resolves none of them: an
+exact allow-list of plain builtins is returned as they are, the model classes the caller names
+(``ModelNames``: qdrant-client's for an embedded store, LangChain's docstore and document
+classes for a FAISS ``index.pkl``) become the inert ``Model`` holder, and the few names an
+array of plain numbers pickles to (numpy's ``_reconstruct``/``_frombuffer``, ``ndarray``,
+``dtype``, ``scalar``, and protocol 2's ``_codecs.encode`` of latin1 bytes) are replaced by
+functions of this module that rebuild the numbers from their bytes with ``struct``: numpy
+itself is never imported or called. Any other global, whatever its module (``numpy.*``
+included), an object or structured dtype, or bytes that do not match the shape stop the load
+(UnpicklingError).
+
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ import math
 import pickle
 import struct
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 # Exactly these, by name: constructors of plain values that run no code of the file.
@@ -25,7 +29,6 @@ SAFE_BUILTINS = frozenset(
     {"bool", "bytes", "bytearray", "dict", "float", "frozenset", "int", "list"}
     | {"set", "str", "tuple"}
 )
-QDRANT_MODULE_PREFIX = "qdrant_client."
 # numpy dtype code -> struct format; bool, signed and unsigned ints, half/single/double floats.
 NUMERIC_DTYPES = {
     "b1": "?",
@@ -54,6 +57,39 @@ class Frozen(type):
 
     def __delattr__(cls, name: str) -> None:
         raise pickle.UnpicklingError(f"cannot delete {name!r} of {cls.__name__}")
+
+
+class Model(metaclass=Frozen):
+    """Stands in for a pickled model object (pydantic v1/v2 or a plain class): its fields only;
+    no class of the file is imported and no method of it runs."""
+
+    def __setstate__(self, state: Any) -> None:
+        if isinstance(state, tuple) and len(state) == 2 and isinstance(state[0], dict | None):
+            slots = state[1] if isinstance(state[1], dict) else {}
+            state = {**(state[0] or {}), **slots}  # (dict, slots) of a class with __slots__
+        fields = state.get("__dict__", state) if isinstance(state, dict) else None
+        if not isinstance(fields, dict):
+            raise pickle.UnpicklingError("a model's state is not a mapping")
+        self.__dict__.update(fields)
+
+
+@dataclass(frozen=True)
+class ModelNames:
+    """The globals that become ``Model``: any class of these packages, or exactly these
+    classes (``module.Class``). Nothing else of the file's is resolved."""
+
+    packages: tuple[str, ...] = ()
+    classes: frozenset[str] = frozenset()
+
+    def allows(self, module: str, name: str) -> bool:
+        if f"{module}.{name}" in self.classes:
+            return True
+        return name.isidentifier() and any(
+            module == p or module.startswith(p + ".") for p in self.packages
+        )
+
+
+QDRANT_MODELS = ModelNames(packages=("qdrant_client",))
 
 
 class _Fn:
@@ -191,21 +227,17 @@ _NUMPY[("numpy", "dtype")] = _Fn(_make_dtype)
 
 
 class RestrictedUnpickler(pickle.Unpickler):
-    def __init__(self, data: bytes, model: type | None) -> None:
+    def __init__(self, data: bytes, models: ModelNames | None) -> None:
         super().__init__(io.BytesIO(data))
-        if model is not None and not isinstance(model, Frozen):
-            raise TypeError("the model stand-in must use the Frozen metaclass")
-        self._model = model
+        self._models = models
 
     def find_class(self, module: str, name: str) -> Any:
         if module == "__builtin__":  # protocol 2's spelling (fix_imports)
             module = "builtins"
         if module == "builtins" and name in SAFE_BUILTINS:
             return super().find_class(module, name)
-        if module.startswith(QDRANT_MODULE_PREFIX) and name.isidentifier():
-            if self._model is None:
-                raise pickle.UnpicklingError(f"class {module}.{name} where a plain value belongs")
-            return self._model
+        if self._models is not None and self._models.allows(module, name):
+            return Model
         stand_in = _NUMPY.get((module, name))
         if stand_in is not None:
             return stand_in
@@ -215,7 +247,13 @@ class RestrictedUnpickler(pickle.Unpickler):
         raise pickle.UnpicklingError("persistent references are not allowed")
 
 
-def restricted_load(data: bytes, model: type | None = None) -> Any:
-    """Unpickle ``data`` under the rules above; ``model`` (a Frozen class) stands in for
-    qdrant-client's classes; without it they are refused, as in a point id."""
-    return RestrictedUnpickler(data, model).load()
+def restricted_load(data: bytes, models: ModelNames | None = None) -> Any:
+    """Unpickle ``data`` under the rules above; the classes ``models`` names load as ``Model``;
+    without it every class is refused (a point id is a plain value)."""
+    return RestrictedUnpickler(data, models).load()
+
+
+def describe(exc: BaseException) -> str:
+    """One line for whatever a load raised (bytes can make the unpickler raise anything)."""
+    text = str(exc)
+    return text.splitlines()[0][:200] if text.strip() else type(exc).__name__

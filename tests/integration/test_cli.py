@@ -146,7 +146,9 @@ def test_config_show_redacts_secrets(tmp_path: Path) -> None:
     assert 'API_TOKEN = "***"' in proc.stdout
 
 
-@pytest.mark.parametrize("args", [["--help"], ["units", "--help"], ["plan", "--help"]])
+@pytest.mark.parametrize(
+    "args", [["--help"], ["units", "--help"], ["plan", "--help"], ["migrate", "--help"]]
+)
 def test_help_loads_no_heavy_library(args: list[str]) -> None:
     code = (
         "import sys, runpy\n"
@@ -154,7 +156,7 @@ def test_help_loads_no_heavy_library(args: list[str]) -> None:
         "try:\n    runpy.run_module('agent.cli', run_name='__main__')\n"
         "except SystemExit:\n    pass\n"
         "heavy = [m for m in ('pydantic', 'httpx', 'qdrant_client', 'obstore', 'psutil',"
-        " 'qdrant_edge')"
+        " 'qdrant_edge', 'faiss', 'numpy', 'pymilvus', 'milvus_lite', 'psycopg')"
         " if m in sys.modules]\n"
         "print('HEAVY', heavy)\n"
     )
@@ -188,7 +190,11 @@ def test_the_agent_status_and_snapshot_commands_do_not_import_the_engine() -> No
         "import sys\n"
         "import agent.daemon.loop, agent.commands.status, agent.commands.snapshot\n"
         "import agent.snapshot.drill, agent.snapshot.deep\n"
+        "import agent.commands.migrate, agent.migrate.run, agent.migrate.reader\n"
         "print('ENGINE', 'qdrant_edge' in sys.modules)\n"
+        "print('SOURCES', [m for m in ('faiss', 'numpy', 'pymilvus', 'milvus_lite', 'psycopg')"
+        " if m in sys.modules])\n"
     )
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
     assert "ENGINE False" in proc.stdout, proc.stdout + proc.stderr
+    assert "SOURCES []" in proc.stdout, proc.stdout + proc.stderr

@@ -3,17 +3,19 @@
 
 Run by path with an interpreter that has ``qdrant_edge`` (the project's venv, or the .deb's
 ``/usr/lib/ragops/venv/bin/python3``): ``python3 tests/standins/qdrant.py --port N
-[--api-key K] [--storage DIR] [--load-seconds S] [--version 1.19.0] [--snapshot-size BYTES]``.
-It prints ``READY <port>`` once it serves.
+[--api-key K] [--storage DIR] [--load-seconds S] [--version 1.19.0] [--snapshot-size BYTES]
+[--compact]``; prints ``READY <port>`` once it serves. ``--compact`` records an upsert as
+``{"points": <count>, "first": id, "last": id}``, not its body (100k x 384 floats: ~1.3 GiB).
 
 Serves: ``/``, ``/healthz``, ``/livez``, ``/readyz``; collections (create with dense, named and
-sparse vectors and ``shard_number``, list, info, delete); points (upsert, scroll, count,
-retrieve, query). Each shard is a Qdrant Edge shard: points, counts and restores are the
-engine's (qdrant_engine.py). Collection snapshots (create with ``wait``, list, download,
-delete, upload-recover with ``priority`` and ``checksum``) are archives in Qdrant's layout,
-written once to disk with their SHA-256 in ``<name>.checksum`` and streamed from disk on
-download; a recover unpacks each shard with the engine and loads it (qdrant_archive.py says
-which files are not the engine's and what the padding is).
+sparse vectors and ``shard_number``, list, info, delete); payload indexes (create, shown in the
+info's ``payload_schema``); points (upsert, scroll, count, retrieve, query). Each shard is a
+Qdrant Edge shard: points, counts and restores are the engine's (qdrant_engine.py). Collection
+snapshots (create with ``wait``, list, download, delete, upload-recover with ``priority`` and
+``checksum``) are archives in Qdrant's layout, written once to disk with their SHA-256 in
+``<name>.checksum`` and streamed from disk on download; a recover unpacks each shard with the
+engine and loads it (qdrant_archive.py says which files are not the engine's and what the
+padding is).
 
 Test controls (not part of Qdrant's API, no api-key needed):
   POST /_fault      JSON merged into the fault set: create_500 (count), upload_500 (count),
@@ -77,6 +79,7 @@ class State:
         self.collections: dict[str, Collection] = {}
         self.faults: dict[str, Any] = {"snapshot_size": args.snapshot_size}
         self.requests: list[dict[str, Any]] = []
+        self.compact = bool(getattr(args, "compact", False))
         self.operation_id = 0
         # Like Qdrant: what was stored before a restart is loaded again.
         base = self.collections_dir
@@ -218,6 +221,8 @@ class Handler(BaseHTTPRequestHandler):
             self.close_connection = True
 
     def record(self, method: str, path: str, raw_query: str, body: Any, ctype: str = "") -> None:
+        if self.state.compact and method == "PUT" and path.endswith("/points"):
+            body = api.summarize_upsert(body)
         with self.state.lock:
             self.state.requests.append(
                 {
@@ -280,6 +285,8 @@ class Handler(BaseHTTPRequestHandler):
             self.ok(api.collection_op(self.state, method, name, body), t0)
         elif rest[0] == "points":
             self.ok(api.points_op(self.state, method, name, rest[1:], query, body), t0)
+        elif rest == ["index"] and method == "PUT":
+            self.ok(api.index_op(self.state, name, query, body), t0)
         elif rest[0] == "snapshots":
             result = api.snapshot_op(self.state, method, name, rest[1:], query)
             if result is api.ACCEPTED:
@@ -373,6 +380,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--load-seconds", type=float, default=0.0)
     parser.add_argument("--version", default="1.19.0")
     parser.add_argument("--snapshot-size", type=int, default=1 << 20)
+    parser.add_argument("--compact", action="store_true")
     args = parser.parse_args(argv)
     state = State(args)
     # Like Qdrant: collections load before the port binds, so start-up refuses connections.

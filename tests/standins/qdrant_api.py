@@ -95,6 +95,33 @@ def points_op(
         raise _http_error(404, "Not found")
 
 
+def index_op(state: State, name: str, query: dict[str, str], body: Any) -> Any:
+    """PUT /collections/{c}/index (create_field_index): a payload index, made by the engine."""
+    body = body or {}
+    field_name, schema = body.get("field_name"), body.get("field_schema")
+    if not isinstance(field_name, str) or not field_name:
+        raise _http_error(400, "Format error in JSON body: missing field `field_name`")
+    kind = schema.get("type") if isinstance(schema, dict) else schema
+    with state.lock:
+        collection(state, name).create_index(field_name, kind)
+        state.operation_id += 1
+        status = "completed" if query.get("wait") == "true" else "acknowledged"
+        return {"operation_id": state.operation_id, "status": status}
+
+
+def summarize_upsert(body: Any) -> Any:
+    """--compact: what a points upsert carried, without its vectors."""
+    points = body.get("points") if isinstance(body, dict) else None
+    if not isinstance(points, list):
+        return body
+    ids = [p.get("id") for p in points if isinstance(p, dict)]
+    return {
+        "points": len(points),
+        "first": ids[0] if ids else None,
+        "last": ids[-1] if ids else None,
+    }
+
+
 def fill(state: State, body: dict[str, Any]) -> int:
     """Upsert random points in-process (a benchmark's large collection without JSON)."""
     with state.lock:

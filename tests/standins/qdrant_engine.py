@@ -149,6 +149,18 @@ def vector_selector(selector: Any) -> Any:
     return selector if isinstance(selector, bool | list) else False
 
 
+# PayloadSchemaType (qdrant-openapi.json) -> the engine's.
+PAYLOAD_SCHEMAS = {
+    n.lower(): getattr(edge.PayloadSchemaType, n)
+    for n in dir(edge.PayloadSchemaType)
+    if not n.startswith("_")
+}
+
+
+def _schema_name(index: Any) -> str:
+    return str(index.data_type).rsplit(".", 1)[-1].lower()
+
+
 class Collection:
     """One collection: its REST config and its engine shards, opened from ``directory``."""
 
@@ -206,6 +218,22 @@ class Collection:
 
     def count(self) -> int:
         return sum(s.count(edge.CountRequest(exact=True)) for s in self.shards)
+
+    def create_index(self, field_name: str, kind: Any) -> None:
+        """A payload index on every shard; ``kind`` is a PayloadSchemaType name."""
+        schema = PAYLOAD_SCHEMAS.get(kind) if isinstance(kind, str) else None
+        if schema is None:
+            raise HttpError(400, f"Format error in JSON body: unknown field_schema {kind!r}")
+        for shard in self.shards:
+            shard.update(edge.UpdateOperation.create_field_index(field_name, schema))
+
+    def payload_schema(self) -> dict[str, Any]:
+        found: dict[str, Any] = {}
+        for shard in self.shards:
+            for name, index in shard.info().payload_schema.items():
+                entry = found.setdefault(name, {"data_type": _schema_name(index), "points": 0})
+                entry["points"] += int(index.points)
+        return found
 
     def segments(self) -> int:
         return sum(s.info().segments_count for s in self.shards)
@@ -302,5 +330,5 @@ class Collection:
                 "wal_config": {"wal_capacity_mb": 32, "wal_segments_ahead": 0},
                 "quantization_config": None,
             },
-            "payload_schema": {},
+            "payload_schema": self.payload_schema(),
         }

@@ -95,7 +95,7 @@ class QdrantStandin:
 
 
 def start_standin(
-    storage: Path, snapshot_size: int = 3 << 20, api_key: str = QDRANT_KEY
+    storage: Path, snapshot_size: int = 3 << 20, api_key: str = QDRANT_KEY, compact: bool = False
 ) -> QdrantStandin:
     proc = subprocess.Popen(
         [
@@ -109,6 +109,7 @@ def start_standin(
             str(storage),
             "--snapshot-size",
             str(snapshot_size),
+            *(["--compact"] if compact else []),
         ],
         stdout=subprocess.PIPE,
         text=True,

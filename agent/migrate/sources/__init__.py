@@ -1,0 +1,1 @@
+"""Stores ``ragops migrate`` reads from: one module per kind, behind one interface."""
