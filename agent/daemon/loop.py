@@ -32,26 +32,22 @@ from agent.daemon.judgement import (
 )
 from agent.daemon.metrics import MetricsServer, render_round
 from agent.daemon.probes import run_probe
+from agent.daemon.report import maybe_hang, state_document
 from agent.daemon.specs import build_services
 from agent.daemon.statefile import (
-    DEBUG_HANG_FILE,
     OnceOnly,
     read_state,
-    render_service_rows,
-    render_state,
     restore_history,
     state_path,
     take_reset_requests,
 )
-from agent.daemon.verifystate import read_verify_results
 from agent.errors import CommandError, ConfigError, ExitStatus, RagopsError
 from agent.io.files import write_atomic
+from agent.io.http import ProbeClient
 from agent.systemd.notify import Notifier, monotonic_usec, status_line, watchdog_seconds
 from agent.systemd.systemctl import UnitManager, monotonic_now
 
 if TYPE_CHECKING:
-    import httpx
-
     from agent.config.models import Settings
 
     # The daemon builds its view in a child process (agent/config/view.py); tests and
@@ -65,7 +61,6 @@ TICK_SECONDS = 1.0
 # Results of probes started together are judged together (one systemctl show for all).
 BATCH_SECONDS = 0.25
 RESOURCE_SECONDS = 15.0
-DEBUG_HANG_ENV = "RAGOPS_AGENT_DEBUG_HANG"
 
 
 class Agent:
@@ -99,8 +94,7 @@ class Agent:
         self.resources = resources.ResourceTracker(RESOURCE_SECONDS)
         self.metrics: MetricsServer | None = None
         self.report_bad_state = OnceOnly(log, "agent.state_file.value_ignored")
-        self.client: httpx.AsyncClient | None = None
-        self.client_tls = False
+        self.client = ProbeClient()
         self.started_wall = time.time()
         self.alerting = Alerting()
         self.apply_settings(settings)
@@ -138,8 +132,6 @@ class Agent:
 
     # -- lifecycle -------------------------------------------------------------------
     async def run(self) -> int:
-        from agent.io.http import make_async_client
-
         loop = asyncio.get_running_loop()
         for signum, handler in (
             (signal.SIGTERM, self._on_stop),
@@ -148,8 +140,6 @@ class Agent:
         ):
             loop.add_signal_handler(signum, handler)
         self.restore_history()
-        self.client_tls = self.needs_tls()
-        self.client = make_async_client(tls=self.client_tls)
         await self.start_metrics()
         self.alerting.start()
         log.info("agent.started", services=",".join(self.services), pid=os.getpid())
@@ -168,19 +158,10 @@ class Agent:
                 await self.metrics.close()
             await self.alerting.close()
             await self.client.aclose()
+            closing = getattr(self.units, "close", None)
+            if closing is not None:
+                await closing()
         return ExitStatus.OK
-
-    def needs_tls(self) -> bool:
-        return any((s.spec.url or "").startswith("https:") for s in self.services.values())
-
-    async def renew_client(self) -> None:
-        from agent.io.http import make_async_client
-
-        if self.client is not None and self.needs_tls() != self.client_tls:
-            await self.client.aclose()
-            self.client_tls = self.needs_tls()
-        self.client = make_async_client(tls=self.client_tls)
-        self.client_tls = self.needs_tls()
 
     def _on_stop(self) -> None:
         self.stop_requested = True
@@ -217,7 +198,7 @@ class Agent:
             log.error("agent.reload.failed", problems=[exc.message], kept=self.view.source)
         else:
             log.info("agent.reloaded", source=self.view.source, services=",".join(self.services))
-            await self.renew_client()
+            await self.client.aclose()  # endpoints may have changed: plan them anew
             if self.view.metrics_listen != old_listen:
                 if self.metrics is not None:
                     await self.metrics.close()
@@ -301,7 +282,7 @@ class Agent:
         self.sample_resources(now)
         self.alerting.observe(actions, self.resources.disk, self.resources.disk_size, time.time())
         self.publish(now)
-        self.maybe_hang()
+        maybe_hang(self.run_dir)
         self.notifier.send("WATCHDOG=1")
 
     async def show_units(self) -> dict[str, UnitInfo] | None:
@@ -310,14 +291,22 @@ class Agent:
             shown = await self.units.show(names)
         except CommandError as exc:
             if exc.message != self.last_unit_error:
-                log.error("systemctl.failed", error=exc.message, services=",".join(self.services))
+                log.error(self.unit_event("failed"), error=exc.message, services=self.names)
             self.last_unit_error = exc.message
             return None
         if self.last_unit_error:
-            log.info("systemctl.recovered")
+            log.info(self.unit_event("recovered"))
             self.last_unit_error = ""
         self.unit_info = {n: shown[s.unit] for n, s in self.services.items() if s.unit in shown}
         return self.unit_info
+
+    @property
+    def names(self) -> str:
+        return ",".join(self.services)
+
+    def unit_event(self, outcome: str) -> str:
+        # The unit manager names its own failures (systemctl.failed, systemd.bus.failed).
+        return f"{getattr(self.units, 'event_prefix', 'systemctl')}.{outcome}"
 
     async def restart(self, action: Restart) -> None:
         unit = self.services[action.service].unit
@@ -346,45 +335,13 @@ class Agent:
             # Rewritten every round, in /run: atomic for readers, no fsync needed.
             write_atomic(
                 state_path(self.run_dir),
-                self.state_document(now, wall, summary),
+                state_document(self, now, wall, summary),
                 durable=False,
             )
         except OSError as exc:
             log.error("statefile.failed", path=str(state_path(self.run_dir)), error=str(exc))
         if self.metrics is not None:
             self.metrics.text = render_round(self, now, wall)
-
-    def state_document(self, now: float, wall: float, summary: str) -> str:
-        rows = render_service_rows(
-            self.states,
-            {name: service.unit for name, service in self.services.items()},
-            {name: policy.restart_window_seconds for name, policy in self.policies.items()},
-            now,
-            info=self.unit_info,
-            usage=self.resources.usage,
-            cpu_pct=self.resources.cpu_pct,
-        )
-        longest = max([s.interval + s.spec.timeout for s in self.services.values()] or [5.0])
-        return render_state(
-            rows,
-            wall=wall,
-            started_wall=self.started_wall,
-            stale_after=max(15.0, 3 * longest, 3 * self.max_eval_gap),
-            summary=summary,
-            ready=self.ready,
-            snapshot_verify=read_verify_results(self.state_dir),
-            notify=self.alerting.last_deliveries(),
-        )
-
-    def maybe_hang(self) -> None:
-        """Debug aid for the watchdog's e2e test: block the loop while the file exists."""
-        if os.environ.get(DEBUG_HANG_ENV) != "1":
-            return
-        marker = self.run_dir / DEBUG_HANG_FILE
-        if marker.exists():
-            log.warning("agent.debug_hang", path=str(marker))
-            while marker.exists():
-                time.sleep(0.5)
 
 
 def settle_heap() -> None:

@@ -19,7 +19,7 @@ from agent.errors import CommandError
 from agent.io.execute import run_async
 
 if TYPE_CHECKING:
-    import httpx
+    from agent.io.http import ProbeClient
 
 # How much a probe may overrun its own timeout before the agent abandons it.
 SAFETY_MARGIN_SECONDS = 1.0
@@ -39,7 +39,7 @@ class ProbeSpec:
     argv: Sequence[str] = ()
 
 
-async def run_probe(spec: ProbeSpec, client: httpx.AsyncClient | None) -> ProbeResult:
+async def run_probe(spec: ProbeSpec, client: ProbeClient | None) -> ProbeResult:
     """Run one probe; whatever happens, return within timeout + a safety margin."""
     started = time.monotonic()
     try:
@@ -54,9 +54,7 @@ async def run_probe(spec: ProbeSpec, client: httpx.AsyncClient | None) -> ProbeR
         return ProbeResult("failed", time.monotonic() - started, f"probe error: {exc!r}")
 
 
-async def _dispatch(
-    spec: ProbeSpec, client: httpx.AsyncClient | None, started: float
-) -> ProbeResult:
+async def _dispatch(spec: ProbeSpec, client: ProbeClient | None, started: float) -> ProbeResult:
     if spec.type == "http":
         if client is None or spec.url is None:
             return ProbeResult("failed", 0.0, "http probe without a URL")
@@ -68,51 +66,32 @@ async def _dispatch(
     return ProbeResult("ok", 0.0, "no probe")
 
 
-async def probe_http(client: httpx.AsyncClient, spec: ProbeSpec, started: float) -> ProbeResult:
-    import httpx
-
+async def probe_http(client: ProbeClient, spec: ProbeSpec, started: float) -> ProbeResult:
     assert spec.url is not None
-    problem = url_problem(spec.url)
-    if problem:
-        return ProbeResult("failed", 0.0, f"invalid URL {spec.url!r}: {problem}")
+    endpoint = client.endpoint(spec.url, spec.headers)
+    if isinstance(endpoint, str):
+        return ProbeResult("failed", 0.0, f"invalid URL {spec.url!r}: {endpoint}")
     try:
-        response = await client.get(spec.url, headers=dict(spec.headers), timeout=spec.timeout)
-    except (httpx.HTTPError, httpx.InvalidURL) as exc:
+        status, body = await asyncio.wait_for(client.get(endpoint), spec.timeout)
+    except (TimeoutError, OSError, ValueError, asyncio.IncompleteReadError) as exc:
         return _http_failure(exc, spec, _since(started))
     latency = _since(started)
-    if response.status_code in spec.expect_status:
-        return ProbeResult("ok", latency, f"HTTP {response.status_code}")
-    body = response.text[:120].replace("\n", " ")
-    return ProbeResult("failed", latency, f"HTTP {response.status_code} {body}".strip())
-
-
-def url_problem(url: str) -> str | None:
-    import httpx
-
-    try:
-        parsed = httpx.URL(url)
-        port = parsed.port
-    except (httpx.InvalidURL, ValueError) as exc:
-        return str(exc)
-    if parsed.scheme not in ("http", "https") or not parsed.host:
-        return "not an http(s) URL with a host"
-    if port is not None and not 0 < port < 65536:
-        return f"port {port} is out of range"
-    return None
+    if status in spec.expect_status:
+        return ProbeResult("ok", latency, f"HTTP {status}")
+    text = body[:120].decode("utf-8", "replace").replace("\n", " ")
+    return ProbeResult("failed", latency, f"HTTP {status} {text}".strip())
 
 
 def _http_failure(exc: Exception, spec: ProbeSpec, latency: float) -> ProbeResult:
-    import httpx
-
-    if isinstance(exc, httpx.TimeoutException):
+    if isinstance(exc, TimeoutError):
         return ProbeResult("failed", latency, f"timed out after {spec.timeout:g}s")
-    if isinstance(exc, httpx.ConnectError):
-        if _refused(exc):
-            return ProbeResult("refused", latency, "connection refused")
-        return ProbeResult("failed", latency, f"cannot connect: {exc}")
-    if isinstance(exc, httpx.InvalidURL | httpx.UnsupportedProtocol):
-        return ProbeResult("failed", latency, f"invalid URL {spec.url!r}: {exc}")
-    return ProbeResult("failed", latency, f"{type(exc).__name__}: {exc}")
+    if isinstance(exc, ConnectionRefusedError):
+        return ProbeResult("refused", latency, "connection refused")
+    if isinstance(exc, asyncio.IncompleteReadError):
+        return ProbeResult("failed", latency, "the server closed the connection")
+    if isinstance(exc, OSError):
+        return ProbeResult("failed", latency, f"cannot connect: {exc.strerror or exc}")
+    return ProbeResult("failed", latency, f"bad response: {exc}")
 
 
 async def probe_tcp(spec: ProbeSpec, started: float) -> ProbeResult:
@@ -144,19 +123,6 @@ async def probe_exec(spec: ProbeSpec, started: float) -> ProbeResult:
     tail = (result.stderr.strip() or result.stdout.strip()).splitlines()
     detail = f"exit {result.returncode}" + (f": {tail[-1][:120]}" if tail else "")
     return ProbeResult("failed", _since(started), detail)
-
-
-def _refused(exc: BaseException) -> bool:
-    seen: BaseException | None = exc
-    for _ in range(6):
-        if seen is None:
-            return False
-        if isinstance(seen, ConnectionRefusedError):
-            return True
-        if "refused" in str(seen).lower() or "all connection attempts failed" in str(seen).lower():
-            return True
-        seen = seen.__cause__ or seen.__context__
-    return False
 
 
 def _since(started: float) -> float:

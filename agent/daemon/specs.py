@@ -75,15 +75,17 @@ def probe_credential(service: str, credential: str, health: ServiceView) -> str:
 def probe_once(settings: Settings) -> dict[str, ProbeResult]:
     """One concurrent round of probes without the daemon (``ragops status`` fallback)."""
     from agent.config.view import view_of
-    from agent.io.http import make_async_client
+    from agent.io.http import ProbeClient
 
     services = build_services(view_of(settings))
 
     async def all_probes() -> dict[str, ProbeResult]:
-        tls = any((s.spec.url or "").startswith("https:") for s in services.values())
-        async with make_async_client(tls=tls) as client:
-            names = list(services)
+        client = ProbeClient()
+        names = list(services)
+        try:
             results = await asyncio.gather(*(run_probe(services[n].spec, client) for n in names))
+        finally:
+            await client.aclose()
         return dict(zip(names, results, strict=True))
 
     return asyncio.run(all_probes())

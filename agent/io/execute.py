@@ -145,3 +145,11 @@ def spawn(argv: list[str], *, env: dict[str, str] | None = None) -> subprocess.P
 
 def _cannot_run(argv: list[str], exc: OSError) -> str:
     return f"{argv[0]}: cannot run: {exc.strerror or exc}"
+
+
+def reexec_self() -> None:
+    """Replace this process with a fresh run of the same command line (same PID)."""
+    import os
+    import sys
+
+    os.execv(sys.executable, [sys.executable, *sys.orig_argv[1:]])  # noqa: S606

@@ -13,22 +13,25 @@ success, failure and SIGTERM; one left by a SIGKILL is removed by the next run.
 
 from __future__ import annotations
 
-import io
+import hashlib
 import json
 import os
+import queue
 import shutil
-import tarfile
 import tempfile
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
-from typing import IO, Any
+from typing import Any
 
 import structlog
 
 from agent.snapshot.jobs import CHUNK, SnapshotError
 from agent.snapshot.manifest import Manifest
+from agent.snapshot.placement import dense_sizes, prefer_disk
+from agent.snapshot.tarstream import Member, TarFormatError, TarParser
 
 log = structlog.get_logger("ragops.snapshot")
 SCRATCH_PREFIX = "deep-"
@@ -51,38 +54,6 @@ class DeepReport:
         return self.bytes / (1 << 20) / self.seconds if self.seconds > 0 else 0.0
 
 
-class _HashingReader(io.RawIOBase):
-    """The object's chunks as a file, hashed and counted as tarfile reads them."""
-
-    def __init__(self, chunks: Iterator[bytes]) -> None:
-        import hashlib
-
-        self.chunks, self.buf, self.size = chunks, b"", 0
-        self.digest = hashlib.sha256()
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, out: Any) -> int:
-        while not self.buf:
-            chunk = next(self.chunks, None)
-            if chunk is None:
-                return 0
-            self.digest.update(chunk)
-            self.size += len(chunk)
-            self.buf = chunk
-        count = min(len(out), len(self.buf))
-        out[:count] = self.buf[:count]
-        self.buf = self.buf[count:]
-        return count
-
-    def drain(self) -> None:
-        self.buf = b""
-        for chunk in self.chunks:
-            self.digest.update(chunk)
-            self.size += len(chunk)
-
-
 def clean_scratch(root: Path) -> list[str]:
     """Remove scratch directories of earlier runs (the caller holds the verify lock)."""
     removed: list[str] = []
@@ -96,6 +67,9 @@ def clean_scratch(root: Path) -> list[str]:
 
 
 def free_bytes(path: Path) -> int:
+    """Free bytes of the file system holding ``path`` (or its nearest existing parent)."""
+    while not path.exists() and path != path.parent:
+        path = path.parent
     stats = os.statvfs(path)
     return stats.f_bavail * stats.f_frsize
 
@@ -110,35 +84,68 @@ def _safe_parts(name: str) -> list[str]:
 _ZEROS = bytes(CHUNK)
 
 
-def _write(path: Path, source: IO[bytes] | None, size: int) -> None:
-    """Create ``path`` (never through a link) with ``size`` bytes of ``source``.
+class _File:
+    """A file created in scratch (never through a link), written from memoryviews.
 
     Runs of zeros become holes: the engine preallocates its segment files (32 MiB vector
     chunks and payload pages, mostly zeros), and writing those zeros would cost disk
     bandwidth and scratch space for nothing."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
-    fd = os.open(path, flags, 0o600)
-    with os.fdopen(fd, "wb") as out:
-        if source is None or not size:
+
+    def __init__(self, path: Path, size: int) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
+        self.fd, self.size = os.open(path, flags, 0o600), size
+
+    def write(self, chunk: memoryview) -> None:
+        if len(chunk) <= CHUNK and _ZEROS.startswith(chunk):
+            os.lseek(self.fd, len(chunk), os.SEEK_CUR)
             return
-        while chunk := source.read(CHUNK):
-            if chunk == _ZEROS[: len(chunk)]:
-                out.seek(len(chunk), os.SEEK_CUR)
-            else:
-                out.write(chunk)
-        out.truncate()
+        while chunk:
+            chunk = chunk[os.write(self.fd, chunk) :]
+
+    def close(self) -> None:
+        try:
+            os.ftruncate(self.fd, self.size)
+            if self.size > _SMALL:
+                os.posix_fadvise(self.fd, 0, 0, os.POSIX_FADV_DONTNEED)
+        finally:
+            os.close(self.fd)
+
+
+class _SegmentSink:
+    """A Regular-format segment tar: entries under ``snapshot/files/`` become the segment."""
+
+    def __init__(self, target: Path) -> None:
+        self.target = target
+        self.file: _File | None = None
+
+    def begin(self, member: Member) -> None:
+        parts = _safe_parts(member.name)
+        if member.is_file and parts[:2] == ["snapshot", "files"] and len(parts) > 2:
+            self.file = _File(self.target.joinpath(*parts[2:]), member.size)
+        elif not member.is_file and not member.is_dir:
+            raise SnapshotError(f"{member.name!r} is not a file")
+
+    def data(self, chunk: memoryview) -> None:
+        if self.file is not None:
+            self.file.write(chunk)
+
+    def end(self) -> None:
+        if self.file is not None:
+            self.file.close()
+            self.file = None
 
 
 class _ShardUnpacker:
-    """Receives one shard's tar members and opens the result with the engine."""
+    """Receives the archive's members; unpacks a shard, then opens it with the engine."""
 
-    def __init__(self, report: DeepReport, scratch: Path, vectors: dict[str, int]) -> None:
-        self.report, self.scratch, self.vectors = report, scratch, vectors
+    def __init__(self, report: DeepReport, scratch: Path, check_space: bool) -> None:
+        self.report, self.scratch, self.check_space = report, scratch, check_space
+        self.vectors: dict[str, int] = {}
         self.shard: str | None = None
-        # A shard's small files wait in memory for its first segment: the space check
-        # then comes before anything of the shard is written.
-        self.pending: list[tuple[list[str], bytes]] = []
+        self.file: _File | None = None
+        self.segment: TarParser | None = None
+        self.config: bytearray | None = None
 
     @property
     def directory(self) -> Path:
@@ -153,63 +160,73 @@ class _ShardUnpacker:
                 "set snapshot.verify.scratch_dir"
             )
 
-    def add(self, tar: tarfile.TarFile, member: tarfile.TarInfo, parts: list[str]) -> None:
+    def begin(self, member: Member) -> None:
+        parts = _safe_parts(member.name)
+        if not parts[0].isdigit():
+            if parts == ["config.json"] and member.is_file and member.size <= _SMALL:
+                self.config = bytearray()
+            return
         if parts[0] != self.shard:
             self.finish()
             self.shard = parts[0]
             self.directory.mkdir(mode=0o700)
         rest = parts[1:]
-        if not rest or member.isdir():
+        if not rest or member.is_dir:
             return
-        if not member.isfile():
+        if not member.is_file:
             raise SnapshotError(
                 f"{self.report.id}: shard {self.shard}: {member.name!r} is not a file"
             )
+        if self.check_space and member.size > _SMALL:
+            self.need(member.size, "/".join(rest))
         if len(rest) == 2 and rest[0] == "segments" and rest[1].endswith(".tar"):
-            self.need(member.size + self.pending_bytes, f"segment {rest[1]}")
-            self.flush_pending()
-            self._segment(tar.extractfile(member), rest[1][: -len(".tar")])
+            uuid = _safe_parts(rest[1][: -len(".tar")])[0]
+            self.segment = TarParser(_SegmentSink(self.directory / "segments" / uuid))
             return
         if len(rest) > 3 and rest[0] == "segments" and rest[2] == "files":
             rest = ["segments", rest[1], *rest[3:]]  # the Streamable format
-        handle = tar.extractfile(member)
-        if member.size <= _SMALL and self.pending_bytes < 8 * _SMALL and handle is not None:
-            self.pending.append((rest, handle.read()))
-            return
-        self.need(member.size + self.pending_bytes, "/".join(rest))
-        self.flush_pending()
-        _write(self.directory.joinpath(*rest), handle, member.size)
+        self.file = _File(self.directory.joinpath(*rest), member.size)
 
-    @property
-    def pending_bytes(self) -> int:
-        return sum(len(data) for _, data in self.pending)
+    def data(self, chunk: memoryview) -> None:
+        if self.segment is not None:
+            try:
+                self.segment.feed(chunk)
+            except TarFormatError as exc:
+                raise self._bad_segment(exc) from None
+        elif self.file is not None:
+            self.file.write(chunk)
+        elif self.config is not None:
+            self.config += chunk
 
-    def flush_pending(self) -> None:
-        for rest, data in self.pending:
-            _write(self.directory.joinpath(*rest), io.BytesIO(data), len(data))
-        self.pending.clear()
+    def end(self) -> None:
+        if self.segment is not None:
+            segment, self.segment = self.segment, None
+            try:
+                segment.close()
+            except TarFormatError as exc:
+                raise self._bad_segment(exc) from None
+        elif self.file is not None:
+            self.file.close()
+            self.file = None
+        elif self.config is not None:
+            try:
+                config = json.loads(bytes(self.config))
+            except ValueError:
+                config = {}
+            self.vectors = dense_sizes(config if isinstance(config, dict) else {})
+            self.config = None
 
-    def _segment(self, stream: IO[bytes] | None, uuid: str) -> None:
-        target = self.directory / "segments" / _safe_parts(uuid)[0]
-        try:
-            with tarfile.open(fileobj=stream, mode="r|") as inner:
-                for member in inner:
-                    parts = _safe_parts(member.name)
-                    if parts[:2] != ["snapshot", "files"] or len(parts) < 3:
-                        continue
-                    if member.isfile():
-                        _write(target.joinpath(*parts[2:]), inner.extractfile(member), member.size)
-                    elif not member.isdir():
-                        raise SnapshotError(f"{member.name!r} is not a file")
-        except tarfile.TarError as exc:
-            raise SnapshotError(f"segment {uuid} is not a readable tar ({exc})") from None
+    def _bad_segment(self, exc: Exception) -> SnapshotError:
+        return SnapshotError(
+            f"{self.report.id}: deep verify failed: collection {self.report.collection!r}, "
+            f"shard {self.shard}: a segment is not a readable tar ({exc})"
+        )
 
     def finish(self) -> None:
         if self.shard is None:
             return
         try:
-            self.need(self.pending_bytes, "its files")
-            self.flush_pending()
+            prefer_disk(self.directory)
             self._check()
         finally:
             shutil.rmtree(self.directory, ignore_errors=True)
@@ -265,18 +282,60 @@ def _first_line(exc: BaseException) -> str:
     return text[0] if text else type(exc).__name__
 
 
-def dense_sizes(config: dict[str, Any]) -> dict[str, int]:
-    """Vector name -> dimensions from the archive's config.json ("" for the unnamed one)."""
-    vectors = (config.get("params") or {}).get("vectors") or {}
-    if not isinstance(vectors, dict):
-        return {}
-    if isinstance(vectors.get("size"), int):
-        return {"": vectors["size"]}
-    return {
-        name: v["size"]
-        for name, v in vectors.items()
-        if isinstance(v, dict) and isinstance(v.get("size"), int)
-    }
+class _Hasher(threading.Thread):
+    """SHA-256 in a second thread (hashlib releases the GIL): it overlaps the unpacking."""
+
+    def __init__(self) -> None:
+        super().__init__(name="deep-verify-sha256", daemon=True)
+        self.digest, self.size = hashlib.sha256(), 0
+        self.queue: queue.Queue[bytes | None] = queue.Queue(maxsize=4)
+
+    def run(self) -> None:
+        while (chunk := self.queue.get()) is not None:
+            self.digest.update(chunk)
+            self.size += len(chunk)
+
+    def result(self) -> tuple[int, str]:
+        self.queue.put(None)
+        self.join()
+        return self.size, self.digest.hexdigest()
+
+
+def _refuse_small_scratch(manifest: Manifest, root: Path) -> None:
+    """Before anything is written: the largest shard, as create recorded it, must fit."""
+    if not manifest.shard_bytes:
+        return
+    shard, size = max(manifest.shard_bytes.items(), key=lambda item: item[1])
+    free = free_bytes(root)
+    if size > free:
+        raise SnapshotError(
+            f"{manifest.id}: scratch {root} has {free >> 20} MiB free, shard {shard} needs "
+            f"{size >> 20} MiB (the largest shard): free space or set "
+            "snapshot.verify.scratch_dir"
+        )
+
+
+def _unpack(chunks: Iterator[bytes], hasher: _Hasher, unpacker: _ShardUnpacker) -> None:
+    """Every chunk to the hasher; the tar's members to the unpacker until the tar ends."""
+    parser: TarParser | None = TarParser(unpacker)
+    for chunk in chunks:
+        hasher.queue.put(chunk)
+        if parser is None:
+            continue
+        try:
+            parser.feed(chunk)
+            if parser.done:
+                parser = None
+                unpacker.finish()
+        except TarFormatError as exc:
+            unpacker.report.problems.append(f"the archive is not a readable tar: {exc}")
+            parser = None
+    if parser is not None:
+        try:
+            parser.close()
+            unpacker.finish()
+        except TarFormatError as exc:
+            unpacker.report.problems.append(f"the archive is not a readable tar: {exc}")
 
 
 def deep_verify(chunks: Iterator[bytes], manifest: Manifest, scratch_root: Path) -> DeepReport:
@@ -288,34 +347,28 @@ def deep_verify(chunks: Iterator[bytes], manifest: Manifest, scratch_root: Path)
             "verify --deep needs Qdrant's engine (Python package qdrant-edge-py), "
             "which is not installed"
         ) from None
+    _refuse_small_scratch(manifest, scratch_root)
     started = time.monotonic()
     report = DeepReport(manifest.id, manifest.collection)
     scratch_root.mkdir(mode=0o700, parents=True, exist_ok=True)
+    hasher = _Hasher()
+    hasher.start()
+    # Nothing between mkdtemp and try: SIGTERM raises wherever the main thread is.
     scratch = Path(tempfile.mkdtemp(prefix=SCRATCH_PREFIX, dir=scratch_root))
-    reader = _HashingReader(chunks)
     try:
-        unpacker = _ShardUnpacker(report, scratch, {})
-        try:
-            with tarfile.open(fileobj=reader, mode="r|") as tar:
-                for member in tar:
-                    parts = _safe_parts(member.name)
-                    if parts[0].isdigit():
-                        unpacker.add(tar, member, parts)
-                    elif parts == ["config.json"] and member.isfile():
-                        handle = tar.extractfile(member)
-                        config = json.loads(handle.read(_SMALL)) if handle else {}
-                        unpacker.vectors = dense_sizes(config if isinstance(config, dict) else {})
-            unpacker.finish()
-        except (tarfile.TarError, ValueError) as exc:
-            report.problems.append(f"the archive is not a readable tar: {_first_line(exc)}")
-        reader.drain()
+        # Without recorded shard sizes (manifests of older ragops), each large file is
+        # checked against the free space before it is written.
+        _unpack(chunks, hasher, _ShardUnpacker(report, scratch, not manifest.shard_bytes))
     finally:
-        shutil.rmtree(scratch, ignore_errors=True)
-    report.bytes, report.seconds = reader.size, time.monotonic() - started
-    if reader.size != manifest.size or reader.digest.hexdigest() != manifest.sha256:
+        try:
+            shutil.rmtree(scratch, ignore_errors=True)
+        finally:
+            size, sha256 = hasher.result()
+    report.bytes, report.seconds = size, time.monotonic() - started
+    if size != manifest.size or sha256 != manifest.sha256:
         raise SnapshotError(
-            f"{manifest.id}: object has {reader.size} bytes and SHA-256 "
-            f"{reader.digest.hexdigest()}, manifest says {manifest.size} and {manifest.sha256}: "
+            f"{manifest.id}: object has {size} bytes and SHA-256 "
+            f"{sha256}, manifest says {manifest.size} and {manifest.sha256}: "
             "the stored copy is damaged"
         )
     if not report.shards and not report.problems:

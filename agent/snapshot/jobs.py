@@ -38,6 +38,7 @@ from agent.snapshot.manifest import (
 )
 from agent.snapshot.progress import TransferProgress
 from agent.snapshot.retention import Candidate, Orphan, PrunePlan, RetentionPolicy, plan_prune
+from agent.snapshot.tarstream import ShardScan
 
 if TYPE_CHECKING:
     from agent.qdrant import QdrantClient
@@ -82,11 +83,14 @@ def create_snapshot(job: Job, collection: str, qdrant_version: str) -> Manifest:
             "snapshot.upload.progress", info.size, collection, collection=collection
         )
 
+        shards = ShardScan()
+
         def chunks() -> Generator[bytes, None, None]:
             size = 0
             with job.qdrant.download_snapshot(collection, info.name) as stream:
                 for chunk in stream:
                     digest.update(chunk)
+                    shards.feed(chunk)
                     size += len(chunk)
                     progress.advance(len(chunk))
                     if time.monotonic() > deadline:
@@ -127,6 +131,7 @@ def create_snapshot(job: Job, collection: str, qdrant_version: str) -> Manifest:
             finished_at=job.now().isoformat(),
             host=socket.gethostname(),
             ragops_version=_ragops_version(),
+            shard_bytes=shards.result(),
         )
         job.target.put_small(manifest_key(manifest.id), manifest.to_json())
     finally:
@@ -190,9 +195,7 @@ def _safe_list(job: Job, collection: str) -> list[Any]:
 def _pending(state_dir: Path, collection: str, name: str, *, add: bool) -> None:
     path = state_dir / PENDING_FILE
     data = _read_json(path)
-    names = [n for n in data.get(collection, []) if n != name]
-    if add:
-        names.append(name)
+    names = [n for n in data.get(collection, []) if n != name] + ([name] if add else [])
     if names:
         data[collection] = names
     else:
@@ -213,10 +216,8 @@ def _read_json(path: Path) -> dict[str, Any]:
         text = read_text_or_none(path)
     except (RagopsError, OSError, UnicodeDecodeError):
         return {}  # a link or junk in its place: rewritten (the rename replaces a link)
-    if not text:
-        return {}
     try:
-        data = json.loads(text)
+        data = json.loads(text or "{}")
     except (ValueError, RecursionError):
         return {}
     return data if isinstance(data, dict) else {}

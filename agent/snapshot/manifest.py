@@ -84,6 +84,9 @@ class Manifest:
     host: str
     ragops_version: str
     format: int = MANIFEST_FORMAT
+    # Bytes of each shard's files in the archive ({"0": n, ...}), read from the tar headers
+    # as the snapshot streamed by; None when unknown (older ragops, or not a tar).
+    shard_bytes: dict[str, int] | None = None
 
     def to_json(self) -> bytes:
         return (json.dumps(asdict(self), indent=2, sort_keys=True) + "\n").encode()
@@ -106,6 +109,12 @@ def parse_manifest(data: bytes, key: str) -> Manifest:
         raise ManifestError(f"{key}: not a valid manifest ({exc})") from None
     if manifest_key(manifest.id) != key or not re.fullmatch(r"[0-9a-f]{64}", manifest.sha256):
         raise ManifestError(f"{key}: manifest does not match its key or has no SHA-256")
+    shards = manifest.shard_bytes
+    if shards is not None and not (
+        isinstance(shards, dict)
+        and all(isinstance(k, str) and type(v) is int and v >= 0 for k, v in shards.items())
+    ):
+        raise ManifestError(f"{key}: shard_bytes must map shard ids to byte counts")
     return manifest
 
 

@@ -5,12 +5,13 @@ For each size, the Qdrant stand-in (on Qdrant's engine) gets a collection of rea
 in-process until its snapshot archive is about that size; `ragops snapshot create` stores
 it in a local directory target; then plain verify (stream + SHA-256) and deep verify
 (stream + SHA-256 + unpack shard by shard + load with the engine + count + sample) run on
-it, each in its own process. Printed per size: archive MiB, throughput (MiB/s of the
-archive over the command's wall time, interpreter start-up included), peak RSS (MiB, from
-wait4), the deep run's peak scratch use (disk blocks, sampled every 20 ms) against the
-largest shard's size (the bytes its files take in the archive), and deep/plain.
+it, each in its own process, --rounds times, alternated. Printed per size: archive MiB,
+throughput (MiB/s of the archive over the median of the command's wall times, interpreter
+start-up included), peak RSS (MiB, from wait4, the highest of the rounds), the deep runs'
+peak scratch use (disk blocks, sampled every 20 ms) against the largest shard's size (the
+bytes its files take in the archive, as the manifest records them), and deep/plain.
 
-    .venv/bin/python scripts/bench/deep_verify_bench.py --sizes 256M,1G
+    .venv/bin/python scripts/bench/deep_verify_bench.py --sizes 256M,1G --rounds 3
 
 Goals (issue 14): deep >= 0.5x plain's throughput, scratch <= the largest shard, peak RSS
 <= 200 MiB.
@@ -22,6 +23,7 @@ import argparse
 import contextlib
 import json
 import os
+import statistics
 import sys
 import tempfile
 import threading
@@ -69,7 +71,7 @@ class ScratchSampler(threading.Thread):
             time.sleep(0.02)
 
 
-def one_size(size: int, shards: int, work: Path) -> dict[str, float]:
+def one_size(size: int, shards: int, work: Path, rounds: int) -> dict[str, float]:
     qdrant = start_standin(work / "qdrant", snapshot_size=0)
     try:
         qdrant.call(
@@ -86,9 +88,6 @@ def one_size(size: int, shards: int, work: Path) -> dict[str, float]:
                 json={"collection": "bench", "count": min(50_000, points - start), "start": start},
             )
         fill_seconds = time.monotonic() - started
-        largest = max(
-            tree_bytes(work / "qdrant" / "collections" / "bench" / str(i)) for i in range(shards)
-        )
         ragops = write_config(work, qdrant, f"file://{work / 'backups'}")
         argv = [sys.executable, "-m", "agent.cli", "--config", str(ragops.config)]
         run_measured([*argv, "snapshot", "create"], env=ragops.env)
@@ -97,16 +96,24 @@ def one_size(size: int, shards: int, work: Path) -> dict[str, float]:
     listed = run_measured([*argv, "snapshot", "list", "--json"], env=ragops.env)[4]
     manifest = json.loads(listed)[-1]
     archive = int(manifest["size"])
-    plain_s, plain_rss, _, _, _ = run_measured(
-        [*argv, "snapshot", "verify", manifest["id"]], env=ragops.env
-    )
+    largest = max(manifest["shard_bytes"].values())
+    plain: list[tuple[float, float]] = []
+    deep: list[tuple[float, float]] = []
     sampler = ScratchSampler(ragops.state_dir / "verify-scratch")
     sampler.start()
-    deep_s, deep_rss, _, _, out = run_measured(
-        [*argv, "snapshot", "verify", "--deep", manifest["id"]], env=ragops.env
-    )
+    for _ in range(rounds):  # alternated, so that a burst of other load hits both
+        seconds, rss, _, _, _ = run_measured(
+            [*argv, "snapshot", "verify", manifest["id"]], env=ragops.env
+        )
+        plain.append((seconds, rss))
+        seconds, rss, _, _, out = run_measured(
+            [*argv, "snapshot", "verify", "--deep", manifest["id"]], env=ragops.env
+        )
+        deep.append((seconds, rss))
     sampler.stop.set()
     sampler.join()
+    plain_s, deep_s = statistics.median(p[0] for p in plain), statistics.median(d[0] for d in deep)
+    plain_rss, deep_rss = max(p[1] for p in plain), max(d[1] for d in deep)
     mib = archive / (1 << 20)
     return {
         "points": float(points),
@@ -126,7 +133,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", default="256M,1G")
     parser.add_argument("--shards", type=int, default=2)
+    parser.add_argument("--rounds", type=int, default=3, help="verify runs per kind (median)")
     args = parser.parse_args()
+    print("load average at start: {:.2f} {:.2f} {:.2f}".format(*os.getloadavg()))
     print(
         f"{'size':>6} {'archive':>9} {'points':>8} {'plain MiB/s':>12} {'plain RSS':>10} "
         f"{'deep MiB/s':>11} {'deep RSS':>9} {'scratch':>9} {'largest shard':>14} "
@@ -134,7 +143,7 @@ def main() -> None:
     )
     for text in args.sizes.split(","):
         with tempfile.TemporaryDirectory(dir="/var/tmp", prefix="ragops-deep-bench-") as tmp:
-            f = one_size(parse_size(text), args.shards, Path(tmp))
+            f = one_size(parse_size(text), args.shards, Path(tmp), args.rounds)
         print(
             f"{text:>6} {f['archive_mib']:>5.0f} MiB {f['points']:>8.0f} "
             f"{f['plain_mibs']:>12.1f} {f['plain_rss']:>6.0f} MiB "
@@ -142,6 +151,7 @@ def main() -> None:
             f"{f['largest_shard_mib']:>10.0f} MiB {f['deep_mibs'] / f['plain_mibs']:>10.2f}x",
             flush=True,
         )
+    print("load average at end: {:.2f} {:.2f} {:.2f}".format(*os.getloadavg()))
 
 
 if __name__ == "__main__":

@@ -1,4 +1,7 @@
-"""Fixtures for the end-to-end suite: a booted Debian 12 container and the ragops .deb.
+"""Fixtures for the end-to-end suite: a booted Debian container and the ragops .deb.
+
+The release is $RAGOPS_E2E_RELEASE (bookworm, the default, or trixie): its rootfs, and the
+.deb built for it (dist/ragops_*~deb<N>u1_*.deb).
 
 Under CI (CI=true) a missing prerequisite fails the run; elsewhere the suite skips and
 says so at the end of the run.
@@ -15,8 +18,11 @@ from pathlib import Path
 import pytest
 
 from tests.e2e.container import (
+    DEFAULT_RELEASE,
     REPO,
     Container,
+    check_release,
+    deb_suffix,
     extract_rootfs,
     missing_prerequisites,
     remove_rootfs,
@@ -26,6 +32,7 @@ from tests.e2e.container import (
 # Read now: the repository's autouse fixture clears RAGOPS_* from every test's environment.
 IN_CI = os.environ.get("CI", "").lower() == "true"
 EXPLICIT_DEB = os.environ.get("RAGOPS_E2E_DEB")
+RELEASE = check_release(os.environ.get("RAGOPS_E2E_RELEASE") or DEFAULT_RELEASE)
 SKIPPED: list[str] = []
 TIMINGS: dict[str, float] = {}
 
@@ -43,10 +50,10 @@ def require_prerequisites() -> None:
 
 @pytest.fixture(scope="session")
 def rootfs_tar() -> Path:
-    """The cached Debian 12 rootfs tarball (debootstrapped on first use)."""
+    """The cached rootfs tarball of RELEASE (debootstrapped on first use)."""
     require_prerequisites()
     started = time.monotonic()
-    tarball = rootfs_tarball()
+    tarball = rootfs_tarball(release=RELEASE)
     TIMINGS["rootfs tarball (cached or debootstrap)"] = time.monotonic() - started
     return tarball
 
@@ -95,18 +102,26 @@ def persistent_container(rootfs_tar: Path) -> Iterator[Container]:
 
 
 @pytest.fixture(scope="session")
+def e2e_release() -> str:
+    """The Debian release the suite boots (bookworm or trixie)."""
+    return RELEASE
+
+
+@pytest.fixture(scope="session")
 def ragops_deb() -> Path:
-    """$RAGOPS_E2E_DEB, else dist/ragops_*.deb, else built now with scripts/build-deb."""
+    """$RAGOPS_E2E_DEB, else RELEASE's dist/ragops_*~deb<N>u1_*.deb, else built now with
+    scripts/build-deb --release RELEASE."""
     require_prerequisites()
     if EXPLICIT_DEB:
         return Path(EXPLICIT_DEB)
-    debs = sorted((REPO / "dist").glob("ragops_*.deb"), key=lambda p: p.stat().st_mtime)
+    pattern = f"ragops_*{deb_suffix(RELEASE)}_*.deb"
+    debs = sorted((REPO / "dist").glob(pattern), key=lambda p: p.stat().st_mtime)
     if debs:
         return debs[-1]
     started = time.monotonic()
-    subprocess.run([str(REPO / "scripts" / "build-deb")], check=True)
+    subprocess.run([str(REPO / "scripts" / "build-deb"), "--release", RELEASE], check=True)
     TIMINGS["build-deb"] = time.monotonic() - started
-    return sorted((REPO / "dist").glob("ragops_*.deb"))[-1]
+    return sorted((REPO / "dist").glob(pattern))[-1]
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:

@@ -1,9 +1,10 @@
-"""A booted Debian 12 systemd container for end-to-end tests and the demo.
+"""A booted Debian systemd container (12 bookworm or 13 trixie) for end-to-end tests and
+the demo, and an unbooted one that builds the .deb for a release other than the host's.
 
 The host has no systemd as PID 1, so ``systemd-nspawn --register=no --keep-unit`` runs the
 container in a cgroup this module makes for it (one per container, removed afterwards);
-commands run inside with ``nsenter``. The root filesystem is debootstrapped once and cached
-as a tarball. See docs/e2e.md.
+commands run inside with ``nsenter``. The root filesystem is debootstrapped once per release
+and cached as a tarball. See docs/e2e.md.
 """
 
 from __future__ import annotations
@@ -19,12 +20,15 @@ import subprocess
 import tempfile
 import time
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent.parent
-SUITE = "bookworm"
+# The Debian releases the package is built and tested on: codename -> (VERSION_ID, the
+# python3 the release ships, which the .deb's venv runs on).
+RELEASES = {"bookworm": ("12", "3.11"), "trixie": ("13", "3.13")}
+DEFAULT_RELEASE = "bookworm"
 # What the tests and the .deb need inside; everything else stays out to keep the cache small.
 ROOTFS_PACKAGES = (
     "systemd",
@@ -121,14 +125,30 @@ def run_host(argv: Sequence[str], **kwargs: object) -> subprocess.CompletedProce
     return subprocess.run(list(argv), text=True, check=True, **kwargs)  # type: ignore[call-overload,no-any-return]
 
 
-def build_rootfs(dest: Path, mirror: str) -> None:
-    """debootstrap bookworm into ``dest`` and make it fit for booting under nspawn."""
+def check_release(release: str) -> str:
+    if release not in RELEASES:
+        raise ContainerError(f"unknown Debian release {release!r}: use one of {sorted(RELEASES)}")
+    return release
+
+
+def release_python(release: str) -> str:
+    """The python3 version ``release`` ships ("3.13" for trixie)."""
+    return RELEASES[check_release(release)][1]
+
+
+def deb_suffix(release: str) -> str:
+    """What debian/rules appends to the binary version on ``release`` ("~deb13u1")."""
+    return f"~deb{RELEASES[check_release(release)][0]}u1"
+
+
+def build_rootfs(dest: Path, mirror: str, release: str = DEFAULT_RELEASE) -> None:
+    """debootstrap ``release`` into ``dest`` and make it fit for booting under nspawn."""
     run_host(
         [
             "debootstrap",
             "--variant=minbase",
             "--include=" + ",".join(ROOTFS_PACKAGES),
-            SUITE,
+            check_release(release),
             str(dest),
             mirror,
         ],
@@ -147,31 +167,38 @@ def build_rootfs(dest: Path, mirror: str) -> None:
     run_host(["chroot", str(dest), "apt-get", "clean"], stdout=subprocess.DEVNULL)
 
 
-def recipe_digest() -> str:
+def recipe_digest(release: str = DEFAULT_RELEASE) -> str:
     """A short hash of what goes into the rootfs: branches that each bump ROOTFS_RECIPE
     to the same number with different packages never share one cached tarball."""
 
-    recipe = "\n".join([SUITE, ROOTFS_RECIPE, *ROOTFS_PACKAGES, "--", *MASKED_UNITS])
+    recipe = "\n".join([release, ROOTFS_RECIPE, *ROOTFS_PACKAGES, "--", *MASKED_UNITS])
     return hashlib.sha256(recipe.encode()).hexdigest()[:10]
 
 
-def rootfs_tarball(cache_dir: Path | None = None) -> Path:
-    """The cached rootfs tarball, debootstrapping it first when absent."""
-    cache_dir = cache_dir or default_cache_dir()
-    tarball = cache_dir / f"rootfs-{SUITE}-r{ROOTFS_RECIPE}-{recipe_digest()}.tar"
+def cached_tarball(tarball: Path, make_root: Callable[[Path], None]) -> Path:
+    """``tarball`` if cached, else made now: ``make_root`` fills a fresh directory, which is
+    packed (numeric owners, xattrs) and renamed into place only when complete."""
     if tarball.is_file():
         return tarball
-    cache_dir.mkdir(parents=True, exist_ok=True)
-    work = Path(tempfile.mkdtemp(prefix="rootfs-", dir=cache_dir))
+    tarball.parent.mkdir(parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(prefix="rootfs-", dir=tarball.parent))
     try:
         root = work / "root"
-        build_rootfs(root, apt_mirror())
+        make_root(root)
         partial = work / "rootfs.tar"
         run_host(["tar", "--numeric-owner", "--xattrs", "-C", str(root), "-cf", str(partial), "."])
         partial.rename(tarball)
     finally:
         shutil.rmtree(work, ignore_errors=True)
     return tarball
+
+
+def rootfs_tarball(cache_dir: Path | None = None, release: str = DEFAULT_RELEASE) -> Path:
+    """The cached rootfs tarball of ``release``, debootstrapping it first when absent."""
+    check_release(release)
+    cache_dir = cache_dir or default_cache_dir()
+    name = f"rootfs-{release}-r{ROOTFS_RECIPE}-{recipe_digest(release)}.tar"
+    return cached_tarball(cache_dir / name, lambda root: build_rootfs(root, apt_mirror(), release))
 
 
 def extract_rootfs(tarball: Path, parent: Path | None = None) -> Path:
@@ -493,9 +520,12 @@ class Container:
 
 
 @contextlib.contextmanager
-def booted(tarball: Path | None = None, *, volatile: bool = True) -> Iterator[Container]:
-    """Extract a fresh rootfs, boot it, and remove everything on exit."""
-    root = extract_rootfs(tarball or rootfs_tarball())
+def booted(
+    tarball: Path | None = None, *, volatile: bool = True, release: str = DEFAULT_RELEASE
+) -> Iterator[Container]:
+    """Extract a fresh rootfs (``release``'s unless ``tarball`` is given), boot it, and
+    remove everything on exit."""
+    root = extract_rootfs(tarball or rootfs_tarball(release=release))
     container: Container | None = None
     try:
         container = Container.boot(root, volatile=volatile)

@@ -52,17 +52,22 @@ def api_argv(port: int) -> list[str]:
     ]
 
 
-def api_wheels(cache_dir: Path | None = None) -> Path:
-    """The wheels of api-requirements.txt, downloaded by the host's pip on first use."""
+def api_wheels(cache_dir: Path | None = None, python: str | None = None) -> Path:
+    """The wheels of api-requirements.txt for ``python`` ("3.13"; default the host's),
+    downloaded by the host's pip on first use."""
     digest = hashlib.sha256(REQUIREMENTS.read_bytes()).hexdigest()[:12]
     cache_dir = cache_dir or default_cache_dir()
-    wheels = cache_dir / f"api-wheels-{digest}"
+    host = f"{sys.version_info[0]}.{sys.version_info[1]}"
+    foreign = python is not None and python != host
+    wheels = cache_dir / (f"api-wheels-py{python}-{digest}" if foreign else f"api-wheels-{digest}")
     if wheels.is_dir():
         return wheels
     cache_dir.mkdir(parents=True, exist_ok=True)
     partial = Path(tempfile.mkdtemp(prefix="api-wheels-", dir=cache_dir))
     try:
         pip = [sys.executable, "-m", "pip", "download", "--quiet", "--only-binary=:all:"]
+        if foreign:
+            pip += ["--python-version", str(python)]
         subprocess.run([*pip, "-r", str(REQUIREMENTS), "-d", str(partial)], check=True)
         shutil.copy(REQUIREMENTS, partial / REQUIREMENTS.name)
         partial.rename(wheels)
@@ -73,7 +78,9 @@ def api_wheels(cache_dir: Path | None = None) -> Path:
 
 def install_api(container: Container) -> None:
     """The venv at /opt/rag/venv, made and filled inside the container, offline."""
-    container.copy_in(api_wheels(), WHEELS_IN)
+    version = "import sys; print('%d.%d' % sys.version_info[:2])"
+    python = container.run("python3", "-c", version).stdout.strip()
+    container.copy_in(api_wheels(python=python), WHEELS_IN)
     container.run("python3", "-m", "venv", VENV)
     container.run(
         f"{VENV}/bin/pip",

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from tests.e2e.container import REPO, Container, ContainerError
@@ -170,12 +171,23 @@ def wait_active(container: Container, units: list[str], timeout: float = 60.0) -
     return states
 
 
-def install_stack(container: Container, deb: Path, *, api_log_file: str | None = None) -> None:
-    """The user's flow: install the .deb, write the config, install units, start the target."""
+def install_stack(
+    container: Container,
+    deb: Path,
+    *,
+    api_log_file: str | None = None,
+    config: str | None = None,
+    before_config: Callable[[], None] | None = None,
+) -> None:
+    """The user's flow: install the .deb, write the config (``config``, else
+    stack_config()), install units, start the target. ``before_config`` runs after the
+    install, before the config is checked."""
     container.install_deb(deb)
     copy_standins(container)
     install_api(container)
-    container.write_file(CONFIG_PATH, stack_config(api_log_file))
+    if before_config is not None:
+        before_config()
+    container.write_file(CONFIG_PATH, config or stack_config(api_log_file))
     container.run("ragops", "config", "check")
     container.run("ragops", "units", "install")
     container.run("systemctl", "start", "ragops.target")

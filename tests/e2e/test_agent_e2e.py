@@ -178,6 +178,81 @@ def test_metrics_endpoint_serves_per_service_figures(healthy: Container) -> None
     assert found["ragops_agent_rounds_total"] > 0
 
 
+# -- unit state over D-Bus -------------------------------------------------------------
+
+BM25 = unit_name("bm25")
+INTERVAL = 1.0  # the stack's interval_seconds (tests/e2e/stack.py)
+
+SEEN_WITHIN = r"""
+import json, subprocess, sys, time
+unit, name = sys.argv[1], sys.argv[2]
+subprocess.run(["systemctl", "stop", unit], check=True)
+stopped = time.monotonic()
+while time.monotonic() - stopped < 10:
+    try:
+        doc = json.load(open("/run/ragops/agent-state.json"))
+        if doc["services"][name]["active_state"] == "inactive":
+            break
+    except (OSError, ValueError, KeyError):
+        pass
+    time.sleep(0.02)
+print(time.monotonic() - stopped)
+"""
+
+
+def test_an_admins_stop_is_seen_by_the_agent_within_one_interval(healthy: Container) -> None:
+    """The agent learns unit state from systemd's PropertiesChanged signals (D-Bus), not
+    by polling: an administrator's ``systemctl stop`` is in its state file within one
+    round, and a stopped unit stays stopped (try-restart starts nothing)."""
+    c = healthy
+    since = now_usec()
+    # Timed inside the container: from the stop's return to the state file saying so.
+    elapsed = float(c.run("python3", "-c", SEEN_WITHIN, BM25, "bm25").stdout.strip())
+    try:
+        # One interval, and half of one for the round's own work on a shared machine.
+        assert elapsed <= 1.5 * INTERVAL, f"seen after {elapsed:.2f}s"
+        time.sleep(3 * INTERVAL)
+        assert show(c, BM25, "ActiveState")["ActiveState"] == "inactive"
+        assert "restart.requested" not in messages(journal(c, since))
+    finally:
+        c.run("systemctl", "start", BM25)
+    wait_for(lambda: agent_ready(c), "the agent to see bm25 healthy again")
+
+
+CHILDREN_WATCH = r"""
+import os, sys, time
+pid, seconds = sys.argv[1], float(sys.argv[2])
+def reaped():  # CPU of the children it has waited for: grows with every child that ran
+    fields = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
+    return int(fields[13]) + int(fields[14])
+before, seen, looks = reaped(), set(), 0
+end = time.monotonic() + seconds
+while time.monotonic() < end:
+    for task in os.listdir(f"/proc/{pid}/task"):
+        seen |= set(open(f"/proc/{pid}/task/{task}/children").read().split())
+    looks += 1
+    time.sleep(0.005)
+print(len(seen), reaped() - before, looks)
+"""
+CHILD_WINDOW_SECONDS = 40.0
+
+
+def test_the_agent_starts_no_process_in_its_steady_state(healthy: Container) -> None:
+    """Forty rounds (1 s interval) of the agent's steady state, watched every 5 ms (a
+    ``systemctl`` lives tens of ms): no child appears, and the kernel's count of its
+    reaped children's CPU does not move. The bench (scripts/bench/agent_bench.py) runs
+    the ten minutes."""
+    c = healthy
+    pid = show(c, AGENT, "MainPID")["MainPID"]
+    out = c.run(
+        "python3", "-c", CHILDREN_WATCH, pid, str(CHILD_WINDOW_SECONDS), timeout=120
+    ).stdout.split()
+    children, reaped_ticks, looks = (int(x) for x in out)
+    assert looks > CHILD_WINDOW_SECONDS * 20, f"watched only {looks} times"
+    assert (children, reaped_ticks) == (0, 0), out
+    assert show(c, AGENT, "MainPID")["MainPID"] == pid  # the same agent all along
+
+
 # -- restarts ----------------------------------------------------------------------------
 
 

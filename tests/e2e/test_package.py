@@ -1,4 +1,4 @@
-"""Issue 3: what `apt-get install ./ragops_*.deb` puts on a fresh Debian 12."""
+"""Issue 3: what `apt-get install ./ragops_*.deb` puts on a fresh Debian 12 or 13."""
 
 from __future__ import annotations
 
@@ -6,20 +6,20 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.container import Container
+from tests.e2e.container import Container, release_python
 
 pytestmark = pytest.mark.e2e
 
 
 def test_install_provides_command_user_dirs_config_and_docs(
-    fresh_container: Container, ragops_deb: Path
+    fresh_container: Container, ragops_deb: Path, e2e_release: str
 ) -> None:
     c = fresh_container
     c.install_deb(ragops_deb)
     assert c.run("ragops", "--version").stdout.startswith("ragops")
     # The venv runs on the release's own interpreter.
     assert c.run("readlink", "-f", "/usr/lib/ragops/venv/bin/python3").stdout.strip() == (
-        "/usr/bin/python3.11"
+        f"/usr/bin/python{release_python(e2e_release)}"
     )
     conffiles = c.run("dpkg-query", "-W", "-f=${Conffiles}", "ragops").stdout.split()
     assert "/etc/ragops/ragops.toml" in conffiles

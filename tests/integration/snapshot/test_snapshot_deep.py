@@ -6,6 +6,7 @@ import json
 import math
 import signal
 import subprocess
+import tarfile
 import time
 from pathlib import Path
 from typing import Any
@@ -164,15 +165,49 @@ def test_sigterm_removes_the_scratch(qdrant: QdrantStandin, tmp_path: Path) -> N
     assert scratch_dirs(root) == []
 
 
+def mount_tmpfs(path: Path, options: str) -> None:
+    path.mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(path)], check=True)
+
+
 @pytest.fixture
 def small_tmpfs(tmp_path: Path) -> Any:
+    """256 KiB and a single inode (its root): creating any file or directory in it fails."""
     mount = tmp_path / "small"
-    mount.mkdir()
-    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=256k", "tmpfs", str(mount)], check=True)
+    mount_tmpfs(mount, "size=256k,nr_inodes=1")
     try:
         yield mount
     finally:
         subprocess.run(["umount", str(mount)], check=True)
+
+
+@pytest.fixture
+def small_tmpfs_with_inodes(tmp_path: Path) -> Any:
+    mount = tmp_path / "small-inodes"
+    mount_tmpfs(mount, "size=256k")
+    try:
+        yield mount
+    finally:
+        subprocess.run(["umount", str(mount)], check=True)
+
+
+def test_create_records_each_shards_bytes_as_the_archive_holds_them(
+    qdrant: QdrantStandin, tmp_path: Path
+) -> None:
+    make_docs(qdrant)
+    ragops = write_config(tmp_path, qdrant, f"file://{tmp_path / 'backups'}")
+    snap = snapshot(ragops)
+    manifest = json.loads((tmp_path / "backups" / f"{snap}.manifest.json").read_text())
+
+    expected: dict[str, int] = {}
+    with tarfile.open(tmp_path / "backups" / manifest["object_key"]) as tar:
+        for member in tar:
+            shard = member.name.split("/", 1)[0]
+            if shard.isdigit() and member.isfile():
+                expected[shard] = expected.get(shard, 0) + member.size
+
+    assert set(expected) == {"0", "1"} and min(expected.values()) > 0
+    assert manifest["shard_bytes"] == expected
 
 
 def test_a_too_small_scratch_file_system_is_refused_before_anything_is_written(
@@ -186,9 +221,33 @@ def test_a_too_small_scratch_file_system_is_refused_before_anything_is_written(
 
     result = ragops.run("snapshot", "verify", "--deep", snap)
 
+    # The file system has no inode left: any attempt to write would fail with ENOSPC, not
+    # with this line.
     assert result.returncode == 1
     line = result.stderr.strip()
     assert len(line.splitlines()) == 1 and "Traceback" not in line
     assert f"scratch {small_tmpfs} has 0 MiB free, shard 0 needs" in line, line
-    assert "snapshot.verify.scratch_dir" in line
+    assert "(the largest shard)" in line and "snapshot.verify.scratch_dir" in line
     assert list(small_tmpfs.iterdir()) == []
+
+
+def test_without_recorded_shard_sizes_the_first_file_that_does_not_fit_is_refused(
+    qdrant: QdrantStandin, tmp_path: Path, small_tmpfs_with_inodes: Path
+) -> None:
+    make_docs(qdrant, shards=1)
+    extra = f'[snapshot.verify]\nscratch_dir = "{small_tmpfs_with_inodes}"\n'
+    ragops = write_config(tmp_path, qdrant, f"file://{tmp_path / 'backups'}", extra=extra)
+    snap = snapshot(ragops)
+    path = tmp_path / "backups" / f"{snap}.manifest.json"
+    older = json.loads(path.read_text())
+    del older["shard_bytes"]  # as ragops before shard sizes wrote it
+    path.write_text(json.dumps(older))
+
+    result = ragops.run("snapshot", "verify", "--deep", snap)
+
+    assert result.returncode == 1
+    line = result.stderr.strip()
+    assert len(line.splitlines()) == 1 and "Traceback" not in line
+    assert f"scratch {small_tmpfs_with_inodes} has 0 MiB free, shard 0 needs" in line, line
+    assert "more for segments/" in line and "snapshot.verify.scratch_dir" in line
+    assert list(small_tmpfs_with_inodes.iterdir()) == []

@@ -82,3 +82,19 @@ def test_restore_needs_the_same_minor_and_no_newer_patch(
     snapshot: str, server: str, ok: bool
 ) -> None:
     assert (version_problem(snapshot, server) is None) is ok
+
+
+def test_shard_sizes_round_trip_and_a_manifest_without_them_still_parses() -> None:
+    import dataclasses
+    import json
+
+    manifest = dataclasses.replace(sample(), shard_bytes={"0": 1234, "1": 99})
+    key = manifest_key(manifest.id)
+    assert parse_manifest(manifest.to_json(), key).shard_bytes == {"0": 1234, "1": 99}
+    older = json.loads(sample().to_json())
+    del older["shard_bytes"]
+    assert parse_manifest(json.dumps(older).encode(), key).shard_bytes is None
+    for bad in ({"0": "12"}, {"0": -1}, [1, 2], {"0": True}):
+        damaged = {**older, "shard_bytes": bad}
+        with pytest.raises(ManifestError, match="shard_bytes"):
+            parse_manifest(json.dumps(damaged).encode(), key)
