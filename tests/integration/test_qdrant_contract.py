@@ -171,8 +171,11 @@ def test_every_request_of_a_snapshot_cycle_and_every_answer_match_the_spec(
     client = QdrantClient(recording_client(qdrant, recorder), qdrant.url, api_key=qdrant.api_key)
     from agent.config.models import SnapshotSettings
 
-    target = Target.from_settings(SnapshotSettings(target=f"file://{tmp_path / 'b'}"))
-    job = Job(client, target, tmp_path / "state", 60, lambda: datetime.now(UTC))
+    # Collection mode (the cycle of a Qdrant without shard streaming); shards mode has its own
+    # test below.
+    settings = SnapshotSettings(target=f"file://{tmp_path / 'b'}", mode="collection")
+    target = Target.from_settings(settings)
+    job = Job(client, target, tmp_path / "state", 60, lambda: datetime.now(UTC), settings.mode)
 
     done, failures = create_snapshots(job, [])
     assert failures == [] and len(done) == 1
@@ -199,6 +202,34 @@ def test_every_request_of_a_snapshot_cycle_and_every_answer_match_the_spec(
         "GET /collections/{collection_name}",
         "POST /collections/{collection_name}/snapshots/upload",
     }
+
+
+def test_every_request_of_a_shards_mode_cycle_and_every_answer_match_the_spec(
+    qdrant: QdrantStandin, tmp_path: Path
+) -> None:
+    spec = Spec()
+    qdrant.make_collection("docs", 9)
+    recorder = Recorder()
+    client = QdrantClient(recording_client(qdrant, recorder), qdrant.url, api_key=qdrant.api_key)
+    from agent.config.models import SnapshotSettings
+
+    settings = SnapshotSettings(target=f"file://{tmp_path / 'b'}", mode="shards")
+    target = Target.from_settings(settings)
+    job = Job(client, target, tmp_path / "state", 60, lambda: datetime.now(UTC), settings.mode)
+
+    done, failures = create_snapshots(job, [])
+    assert failures == [] and len(done) == 1
+    manifest = list_manifests(target)[0]
+    assert manifest.mode == "shards"
+    assert restore_snapshot(job, manifest, "docs-restored", force=False) == 9
+
+    seen = check_all(spec, recorder) | check_received(spec, qdrant)
+    assert seen >= {
+        "GET /collections/{collection_name}",
+        "GET /collections/{collection_name}/shards/{shard_id}/snapshot",
+        "POST /collections/{collection_name}/shards/{shard_id}/snapshots/upload",
+    }
+    assert "POST /collections/{collection_name}/snapshots" not in seen
 
 
 def test_the_stand_ins_other_answers_match_the_spec(qdrant: QdrantStandin) -> None:
