@@ -373,6 +373,11 @@ def deep_verify(chunks: Iterator[bytes], manifest: Manifest, scratch_root: Path)
         )
     if not report.shards and not report.problems:
         report.problems.append("the archive holds no shard")
+    return conclude(manifest, report)
+
+
+def conclude(manifest: Manifest, report: DeepReport) -> DeepReport:
+    """The verdict of a deep verify (one archive or one object per shard): raise or log ok."""
     if (
         manifest.points_count_exact
         and not report.problems

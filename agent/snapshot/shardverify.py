@@ -84,15 +84,4 @@ def deep_verify_shards(target: Target, manifest: Manifest, scratch_root: Path) -
     report.seconds = time.monotonic() - started
     if report.shards != len(manifest.shards) and not report.problems:
         report.problems.append(f"{report.shards} of {len(manifest.shards)} shards loaded")
-    if (
-        manifest.points_count_exact
-        and not report.problems
-        and report.points != manifest.points_count
-    ):
-        report.problems.append(
-            f"the shards hold {report.points} points, the manifest says {manifest.points_count}"
-        )
-    if report.problems:
-        raise SnapshotError(f"{manifest.id}: deep verify failed: " + "; ".join(report.problems))
-    log.info("snapshot.verify.deep_ok", id=manifest.id, shards=report.shards, points=report.points)
-    return report
+    return deep.conclude(manifest, report)

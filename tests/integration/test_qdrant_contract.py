@@ -7,7 +7,7 @@ import json
 import re
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import httpx
 import jsonschema
@@ -162,25 +162,31 @@ def check_all(spec: Spec, recorder: Recorder) -> set[str]:
     return seen
 
 
-def test_every_request_of_a_snapshot_cycle_and_every_answer_match_the_spec(
-    qdrant: QdrantStandin, tmp_path: Path
-) -> None:
-    spec = Spec()
-    qdrant.make_collection("docs", 9)
-    recorder = Recorder()
-    client = QdrantClient(recording_client(qdrant, recorder), qdrant.url, api_key=qdrant.api_key)
+def run_snapshot_cycle(
+    qdrant: QdrantStandin, recorder: Recorder, tmp_path: Path, mode: Literal["shards", "collection"]
+) -> str:
+    """Create a snapshot of a 9-point collection and restore it; the manifest's mode."""
     from agent.config.models import SnapshotSettings
 
-    # Collection mode (the cycle of a Qdrant without shard streaming); shards mode has its own
-    # test below.
-    settings = SnapshotSettings(target=f"file://{tmp_path / 'b'}", mode="collection")
+    qdrant.make_collection("docs", 9)
+    client = QdrantClient(recording_client(qdrant, recorder), qdrant.url, api_key=qdrant.api_key)
+    settings = SnapshotSettings(target=f"file://{tmp_path / 'b'}", mode=mode)
     target = Target.from_settings(settings)
     job = Job(client, target, tmp_path / "state", 60, lambda: datetime.now(UTC), settings.mode)
-
     done, failures = create_snapshots(job, [])
     assert failures == [] and len(done) == 1
     manifest = list_manifests(target)[0]
     assert restore_snapshot(job, manifest, "docs-restored", force=False) == 9
+    return manifest.mode
+
+
+def test_every_request_of_a_snapshot_cycle_and_every_answer_match_the_spec(
+    qdrant: QdrantStandin, tmp_path: Path
+) -> None:
+    # Collection mode (the cycle of a Qdrant without shard streaming); shards mode has its own
+    # test below.
+    spec, recorder = Spec(), Recorder()
+    assert run_snapshot_cycle(qdrant, recorder, tmp_path, "collection") == "collection"
 
     seen = check_all(spec, recorder)
     received = check_received(spec, qdrant)
@@ -207,21 +213,8 @@ def test_every_request_of_a_snapshot_cycle_and_every_answer_match_the_spec(
 def test_every_request_of_a_shards_mode_cycle_and_every_answer_match_the_spec(
     qdrant: QdrantStandin, tmp_path: Path
 ) -> None:
-    spec = Spec()
-    qdrant.make_collection("docs", 9)
-    recorder = Recorder()
-    client = QdrantClient(recording_client(qdrant, recorder), qdrant.url, api_key=qdrant.api_key)
-    from agent.config.models import SnapshotSettings
-
-    settings = SnapshotSettings(target=f"file://{tmp_path / 'b'}", mode="shards")
-    target = Target.from_settings(settings)
-    job = Job(client, target, tmp_path / "state", 60, lambda: datetime.now(UTC), settings.mode)
-
-    done, failures = create_snapshots(job, [])
-    assert failures == [] and len(done) == 1
-    manifest = list_manifests(target)[0]
-    assert manifest.mode == "shards"
-    assert restore_snapshot(job, manifest, "docs-restored", force=False) == 9
+    spec, recorder = Spec(), Recorder()
+    assert run_snapshot_cycle(qdrant, recorder, tmp_path, "shards") == "shards"
 
     seen = check_all(spec, recorder) | check_received(spec, qdrant)
     assert seen >= {
