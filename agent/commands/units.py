@@ -64,10 +64,25 @@ def render(ctx: click.Context, out: Path) -> None:
     help="Enable ragops.target (the stack starts at boot) and start the snapshot timer "
     "and each service's log rotation timer.",
 )
+@click.option(
+    "--enable-added",
+    is_flag=True,
+    help="With --no-enable: enable and start only the timers this run adds (a package "
+    "upgrade's way: a timer new in this version runs, one the admin disabled stays so).",
+)
 @click.pass_context
-def install(ctx: click.Context, unit_dir: Path | None, no_reload: bool, enable: bool) -> None:
+def install(
+    ctx: click.Context, unit_dir: Path | None, no_reload: bool, enable: bool, enable_added: bool
+) -> None:
     """Install units: write only what changed, remove units of services gone from the config."""
-    from agent.systemd.install import apply_changes, enable_units, plan_changes, read_installed
+    from agent.systemd.install import (
+        added_timers,
+        apply_changes,
+        enable_timers,
+        enable_units,
+        plan_changes,
+        read_installed,
+    )
 
     settings = load_config(ctx)
     rendered = rendered_units(settings)
@@ -85,8 +100,12 @@ def install(ctx: click.Context, unit_dir: Path | None, no_reload: bool, enable: 
         click.echo(f"unchanged: {len(changes.unchanged)} units in {directory}")
     elif not no_reload:
         click.echo("systemctl daemon-reload: done")
-    if enable and not no_reload:
+    if no_reload:
+        return
+    if enable:
         click.echo("enabled: " + " ".join(enable_units(list(rendered))))
+    elif enable_added and (timers := added_timers(changes)):
+        click.echo("enabled: " + " ".join(enable_timers(timers)))
 
 
 @units.command()

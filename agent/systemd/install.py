@@ -111,6 +111,16 @@ def enable_units(rendered: list[str]) -> list[str]:
     Idempotent: it also repairs enablement an admin removed by hand."""
     timers = sorted(name for name in rendered if name.endswith(".timer"))
     execute.systemctl("enable", "--quiet", TARGET)
+    return [TARGET, *enable_timers(timers)]
+
+
+def added_timers(changes: Changes) -> list[str]:
+    """The timers ``changes`` adds: units new to this machine, whose enablement nobody has
+    decided yet (an existing timer's state is the admin's)."""
+    return sorted(name for name in changes.added if name.endswith(".timer"))
+
+
+def enable_timers(timers: list[str]) -> list[str]:
     if timers:
         execute.systemctl("enable", "--quiet", "--now", *timers)
-    return [TARGET, *timers]
+    return timers

@@ -236,6 +236,22 @@ def test_the_timers_stay_enabled(module_container: Container, upgraded: Upgrade)
         assert module_container.show(timer, "ActiveState")["ActiveState"] == "active"
 
 
+def test_a_timer_new_in_this_version_is_enabled_and_started(
+    module_container: Container, upgraded: Upgrade
+) -> None:
+    # v0.1.0 had no verify timer: nobody has chosen its state yet, so the upgrade enables
+    # it as a fresh install would (postinst: units install --no-enable --enable-added).
+    added = [
+        t
+        for t in rendered(module_container, "/tmp/u")
+        if t.endswith(".timer") and t not in upgraded.old_render
+    ]
+    assert "ragops-verify.timer" in added
+    for timer in added:
+        assert module_container.run("systemctl", "is-enabled", timer).stdout.strip() == "enabled"
+        assert module_container.show(timer, "ActiveState")["ActiveState"] == "active"
+
+
 def test_the_old_snapshot_lists_verifies_and_restores(
     module_container: Container, upgraded: Upgrade
 ) -> None:

@@ -6,6 +6,7 @@ sources import their library only when opened (``require``).
 from __future__ import annotations
 
 import importlib
+import sys
 import uuid
 from dataclasses import dataclass
 from types import ModuleType
@@ -18,6 +19,7 @@ JsonPoint = dict[str, Any]  # {"id": ..., "vector": ..., "payload": ...} as the 
 Cursor = int | str | None
 DISTANCES = ("Cosine", "Dot", "Euclid", "Manhattan")
 MAX_POINT_ID = 2**64 - 1
+DEB_PREFIX = "/usr/lib/ragops/venv"  # the .deb's environment (debian/rules)
 
 
 class SourceError(RagopsError):
@@ -35,9 +37,19 @@ def require(module: str, extra: str, what: str) -> ModuleType:
     try:
         return importlib.import_module(module)
     except ImportError:
-        raise SourceError(
-            f"{what} needs the {module} module; install it with: pip install 'ragops[{extra}]'"
-        ) from None
+        raise SourceError(f"{what} needs the {module} module; {install_hint(extra)}") from None
+
+
+def install_hint(extra: str, prefix: str = sys.prefix) -> str:
+    """How to get a source's extra: ragops is not on a package index, so it is installed
+    from its checkout; the .deb's own environment is the package's and is left alone."""
+    steps = f"python3 -m venv .venv && .venv/bin/pip install -e '.[{extra}]'"
+    if prefix == DEB_PREFIX:
+        return (
+            f"the .deb does not ship it: in a ragops checkout run {steps}, "
+            "then .venv/bin/ragops migrate ... (with the same --config)"
+        )
+    return f"install it in the ragops checkout with: {steps}"
 
 
 def point_id(value: Any, where: str) -> PointId:

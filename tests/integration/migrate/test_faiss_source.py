@@ -149,8 +149,8 @@ def test_without_faiss_installed_it_says_what_to_install(cli: Cli, tmp_path: Pat
     )
     assert proc.returncode == 1
     assert proc.stderr == (
-        "ragops: --from faiss: needs the faiss module; install it with: "
-        "pip install 'ragops[faiss]'\n"
+        "ragops: --from faiss: needs the faiss module; install it in the ragops checkout "
+        "with: python3 -m venv .venv && .venv/bin/pip install -e '.[faiss]'\n"
     )
 
 

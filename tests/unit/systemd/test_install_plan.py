@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from agent.systemd.install import MARKER, plan_changes, read_installed, render_diff
+from agent.systemd.install import MARKER, added_timers, plan_changes, read_installed, render_diff
 
 
 def test_plan_changes_sorts_files_into_added_changed_removed_unchanged() -> None:
@@ -31,3 +31,10 @@ def test_diff_is_a_unified_diff_with_paths(tmp_path: Path) -> None:
     text = render_diff({"ragops.target": "a\nb\n"}, {"ragops.target": "a\n"}, tmp_path)
     assert f"--- {tmp_path}/ragops.target" in text
     assert "+b" in text
+
+
+def test_only_timers_new_to_the_machine_are_enabled_by_an_upgrade() -> None:
+    rendered = {"ragops-snapshot.timer": "S2", "ragops-verify.timer": "V", "x.service": "X"}
+    installed = {"ragops-snapshot.timer": "S1", "old.timer": "O"}
+    # The snapshot timer changed but existed: its enablement is the admin's; old.timer goes.
+    assert added_timers(plan_changes(rendered, installed)) == ["ragops-verify.timer"]
