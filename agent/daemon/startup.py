@@ -49,6 +49,7 @@ def run_daemon(config_path: str | None, debug: bool = False) -> int:
 
     # pydantic stays out of this long-lived process: a child validates the configuration.
     view = load_view(config_path)  # an error exits 78
+    configure(view.log_format, view.log_level)
     if needs_tls(view):
         restart_with_tls()
     import asyncio
@@ -56,14 +57,13 @@ def run_daemon(config_path: str | None, debug: bool = False) -> int:
     from agent.daemon.loop import Agent
     from agent.systemd.bus import BusUnits
 
-    configure(view.log_format, view.log_level)
     source = view.source
 
     def reload() -> AgentView:
         fresh = load_view(source)
+        configure(fresh.log_format, fresh.log_level)
         if needs_tls(fresh):
             restart_with_tls()
-        configure(fresh.log_format, fresh.log_level)
         return fresh
 
     daemon = Agent(view, BusUnits(), reload=reload)
