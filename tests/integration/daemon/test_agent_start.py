@@ -104,7 +104,7 @@ def test_an_https_probe_restarts_the_daemon_in_place_with_ssl(tmp_path: Path) ->
     proc = ragops("--config", str(write_config(tmp_path, services)), "agent", "run")
     try:
         lines = read_until(proc, "agent.started")
-        assert [e["event"] for e in events(lines)][0] == "agent.reexec"
+        assert events(lines)[0]["event"] == "agent.reexec"
         assert events(lines)[-1]["pid"] == proc.pid  # the same process, started anew
         assert maps_libssl(proc.pid)
     finally:
