@@ -18,7 +18,6 @@ import json
 import os
 import random
 import subprocess
-import threading
 import time
 from typing import Any
 
@@ -153,49 +152,34 @@ def window(seconds: float, pids: dict[str, int]) -> dict[str, Any]:
     }
 
 
-class Journal:
-    """The agent's `restart` events for TEI, as they reach the journal."""
-
-    def __init__(self) -> None:
-        argv = ["journalctl", "-f", "-n", "0", "-o", "json", "_SYSTEMD_UNIT=ragops-agent.service"]
-        argv += ["RAGOPS_EVENT=restart", "RAGOPS_SERVICE=tei"]
-        self.proc = subprocess.Popen(argv, stdout=subprocess.PIPE, text=True)
-        self.times: list[float] = []
-        self.lock = threading.Lock()
-        threading.Thread(target=self.read, daemon=True).start()
-
-    def read(self) -> None:
-        assert self.proc.stdout is not None
-        for line in self.proc.stdout:
-            try:
-                at = int(json.loads(line)["__REALTIME_TIMESTAMP"]) / 1e6
-            except (ValueError, KeyError):
-                continue
-            with self.lock:
-                self.times.append(at)
-
-    def after(self, since: float) -> float | None:
-        with self.lock:
-            return next((t for t in self.times if t >= since), None)
+def restarted_at(since: float) -> float | None:
+    """The journal time of the agent's first `restart` event for TEI at or after ``since``
+    (the entry's own timestamp: how soon it is looked for does not matter)."""
+    argv = ["journalctl", "-o", "json", f"--since=@{since:.6f}", "--no-pager"]
+    argv += ["_SYSTEMD_UNIT=ragops-agent.service", "RAGOPS_EVENT=restart", "RAGOPS_SERVICE=tei"]
+    out = subprocess.run(argv, capture_output=True, text=True, check=False).stdout
+    for line in out.splitlines():
+        try:
+            at = int(json.loads(line)["__REALTIME_TIMESTAMP"]) / 1e6
+        except (ValueError, KeyError):
+            continue
+        if at >= since:
+            return at
+    return None
 
 
 def trials(count: int, interval: float) -> list[float | None]:
-    journal = Journal()
-    time.sleep(1.0)  # journalctl -f is following before the first fault
     delays: list[float | None] = []
-    try:
-        for _ in range(count):
-            time.sleep(random.uniform(0, interval))  # a random phase against the probes
-            flipped = time.time()
-            with open(CONTROL, "w") as handle:
-                handle.write("fail\n")
-            restarted = wait_for(lambda f=flipped: journal.after(f), 30)
-            with open(CONTROL, "w") as handle:
-                handle.write("ok\n")
-            delays.append(None if restarted is None else restarted - flipped)
-            wait_for(all_healthy, 60, 0.2)
-    finally:
-        journal.proc.terminate()
+    for _ in range(count):
+        time.sleep(random.uniform(0, interval))  # a random phase against the probes
+        flipped = time.time()
+        with open(CONTROL, "w") as handle:
+            handle.write("fail\n")
+        restarted = wait_for(lambda f=flipped: restarted_at(f), 30, 0.25)
+        with open(CONTROL, "w") as handle:
+            handle.write("ok\n")
+        delays.append(None if restarted is None else restarted - flipped)
+        wait_for(all_healthy, 60, 0.2)
     return delays
 
 
