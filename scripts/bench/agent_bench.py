@@ -10,8 +10,8 @@ is ragops-agent.service, ``ragops agent run`` as its own process. Monit is Debia
 (fetched with ``apt-get download monit`` on the host, which must be Debian 12 too),
 monit.service with a monitrc checking the same four URLs every 2 s. In the container
 scripts/bench/agent_window.py measures both over the same window (CPU children included,
-every child of the agent recorded) and then runs the trials. Prints figures and ratios;
-exits 0. Usage (as root):
+every child of the agent recorded) and then runs the trials; last, agent_imports.py runs
+on the .deb's own interpreter. Prints figures and ratios; exits 0. Usage (as root):
 
     .venv/bin/python scripts/bench/agent_bench.py [--seconds 180] [--trials 10]
 """
@@ -49,6 +49,8 @@ RELEASE = "bookworm"
 INTERVAL = 2
 THRESHOLD = 2
 WINDOW_SCRIPT = REPO / "scripts" / "bench" / "agent_window.py"
+IMPORTS_SCRIPT = REPO / "scripts" / "bench" / "agent_imports.py"
+VENV_PYTHON = "/usr/lib/ragops/venv/bin/python3"
 PATHS = {**HEALTH_PATHS, "bm25": "/health"}
 MONIT_UNIT = "/usr/share/doc/monit/examples/monit.service"
 
@@ -186,7 +188,12 @@ def main() -> None:
             timeout=args.seconds + 60 * args.trials + 600,
         ).stdout
         result = json.loads(out.strip().splitlines()[-1])
+        # The import table of the shipped venv (Debian's python3, no editable install).
+        c.copy_in(IMPORTS_SCRIPT, "/opt/bench/agent_imports.py")
+        imports = c.run(VENV_PYTHON, "/opt/bench/agent_imports.py").stdout
     report(result, float(result["seconds"]))
+    print(f"imports of the daemon in the .deb's venv ({VENV_PYTHON}):")
+    print(imports.rstrip())
     print(
         f"load average after: {' '.join(f'{x:.2f}' for x in os.getloadavg())}; "
         f"whole run {time.monotonic() - started:.0f}s"
