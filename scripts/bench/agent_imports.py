@@ -46,7 +46,7 @@ print(f"  imported of click, agent.cli, psutil, pydantic, httpx: {heavy or 'none
 
 def main() -> int:
     mode = "ssl" if "--ssl" in sys.argv else "nossl"
-    print(f"VmRSS after each import ({'with' if mode == 'ssl' else 'without'} ssl):")
+    print(f"VmRSS after each import ({'with' if mode == 'ssl' else 'without'} ssl):", flush=True)
     subprocess.run([sys.executable, "-c", CHILD, mode], check=True)
     return 0
 
