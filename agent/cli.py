@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import importlib
 import sys
-from typing import Any
+from typing import Any, NoReturn
 
 import click
 
-from agent.errors import ExitStatus, RagopsError
+from agent.commands.entry import exit_guarded
+from agent.errors import ExitStatus
 
 # name -> (module, attribute, one-line help). The help lives here so that listing the
 # commands does not import them (pydantic, httpx and qdrant code stay unloaded).
@@ -101,52 +102,27 @@ def cli(ctx: click.Context, config_path: str | None, debug: bool) -> None:
     Exit codes: 0 ok, 1 failed, 2 usage, 75 another run holds the lock,
     78 configuration error.
     """
-    from agent.io.logsetup import configure, under_journald
+    from agent.io.logsetup import configure_command
 
-    # A command on a terminal shows results, not info events; under systemd the job's
-    # info events are the record of what it did.
-    configure("auto", "debug" if debug else ("info" if under_journald() else "warning"))
+    configure_command(debug)
     ctx.obj = {"config_path": config_path, "debug": debug}
 
 
-def main(argv: list[str] | None = None) -> None:
+def main(argv: list[str] | None = None) -> NoReturn:
     debug = "--debug" in (argv if argv is not None else sys.argv[1:])
-    try:
-        code: Any = cli.main(args=argv, prog_name="ragops", standalone_mode=False)
-    except click.exceptions.Abort:
-        click.echo("ragops: aborted", err=True)
-        sys.exit(ExitStatus.FAILED)
-    except click.ClickException as exc:
-        exc.show()
-        sys.exit(exc.exit_code)
-    except RagopsError as exc:
-        if debug:
-            _print_traceback()
-        for line in exc.message.splitlines():
-            click.echo(line if exc.exit_code == ExitStatus.CONFIG else f"ragops: {line}", err=True)
-        sys.exit(exc.exit_code)
-    except KeyboardInterrupt:
-        click.echo("ragops: interrupted", err=True)
-        sys.exit(ExitStatus.INTERRUPTED)
-    except Exception as exc:  # a bug: one line for the user, the traceback with --debug
-        if debug:
-            _print_traceback()
-        click.echo(internal_error_line(exc), err=True)
-        sys.exit(ExitStatus.FAILED)
-    sys.exit(code if isinstance(code, int) else ExitStatus.OK)
 
+    def invoke() -> int:
+        try:
+            code: Any = cli.main(args=argv, prog_name="ragops", standalone_mode=False)
+        except click.exceptions.Abort:
+            click.echo("ragops: aborted", err=True)
+            return ExitStatus.FAILED
+        except click.ClickException as exc:
+            exc.show()
+            return exc.exit_code
+        return code if isinstance(code, int) else ExitStatus.OK
 
-def _print_traceback() -> None:
-    import traceback  # only with --debug: the common path stays lean
-
-    traceback.print_exc()
-
-
-def internal_error_line(exc: BaseException) -> str:
-    """One line, whatever the message holds (a multi-line message is folded)."""
-    message = " ".join(str(exc).split())
-    detail = f"{type(exc).__name__}: {message}" if message else type(exc).__name__
-    return f"ragops: internal error: {detail}; run with --debug for the traceback"
+    exit_guarded(invoke, debug)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -2,37 +2,12 @@
 
 from __future__ import annotations
 
-import sys
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
 
 import click
 
 from agent.commands.common import load_config
-
-if TYPE_CHECKING:
-    from agent.config.view import AgentView
-
-# Modules the daemon never uses that its libraries import eagerly when they are installed:
-# httpcore's HTTP/2 support (h2, hpack, hyperframe: 1.3 MiB; probes speak HTTP/1.1) and
-# httpx's command line (httpx._main: pygments, rich). A None entry in sys.modules makes
-# their import fail with ImportError, which httpcore and httpx both handle.
-DAEMON_UNUSED_MODULES = ("h2", "httpx._main")
-
-
-def needs_tls(view: AgentView) -> bool:
-    """Whether the daemon may speak TLS: an https probe, or a notify target (delivered
-    with httpx, which imports ssl). asyncio imports ssl whether used or not: libssl and
-    libcrypto cost the agent ~4.4 MiB resident (docs/agent.md)."""
-    probes = any((s.url or "").startswith("https:") for s in view.services.values())
-    return probes or bool(view.notify_targets)
-
-
-def structlog_log() -> Any:
-    import structlog
-
-    return structlog.get_logger("ragops.agent")
 
 
 @click.group()
@@ -44,40 +19,10 @@ def agent() -> None:
 @click.pass_context
 def run(ctx: click.Context) -> None:
     """Run the watchdog (ragops-agent.service runs this; Type=notify)."""
-    for name in DAEMON_UNUSED_MODULES:
-        sys.modules.setdefault(name, None)  # type: ignore[arg-type]
+    from agent.daemon.startup import run_daemon
 
-    from agent.config.view import load_view
-
-    # pydantic stays out of this long-lived process: a child validates the configuration.
-    view = load_view((ctx.find_root().obj or {}).get("config_path"))  # an error exits 78
-    if not needs_tls(view) and "ssl" not in sys.modules:
-        # A None entry makes `import ssl` fail with ImportError, which asyncio handles.
-        sys.modules["ssl"] = None  # type: ignore[assignment]
-    import asyncio
-
-    from agent.daemon.loop import Agent
-    from agent.io.logsetup import configure
-    from agent.systemd.bus import BusUnits
-
-    configure(view.log_format, view.log_level)
-    source = view.source
-
-    def reload() -> AgentView:
-        fresh = load_view(source)
-        if needs_tls(fresh) and sys.modules.get("ssl", False) is None:
-            # TLS is needed now: the same process starts anew (same PID, so systemd's
-            # Type=notify service goes on; READY=1 follows its first round, and the
-            # restart history comes back from the state file).
-            from agent.io.execute import reexec_self
-
-            structlog_log().info("agent.reexec", reason="tls")
-            reexec_self()
-        configure(fresh.log_format, fresh.log_level)
-        return fresh
-
-    daemon = Agent(view, BusUnits(), reload=reload)
-    ctx.exit(asyncio.run(daemon.run()))
+    options = ctx.find_root().obj or {}
+    ctx.exit(run_daemon(options.get("config_path"), bool(options.get("debug"))))
 
 
 @agent.command(hidden=True)

@@ -1,10 +1,11 @@
-"""Per-service resource figures from psutil (MainPID and its children) and disk free."""
+"""Per-service resource figures from /proc (MainPID and its descendants) and disk free."""
 
 from __future__ import annotations
 
 import shutil
 from dataclasses import dataclass
 
+from agent.io import procfs
 from agent.systemd.syntax import format_cpu_list
 
 
@@ -16,60 +17,26 @@ class Usage:
     processes: int = 0
 
 
-def children_map() -> dict[int, list[int]]:
-    """ppid -> pids for the whole machine: one /proc walk shared by every service."""
-    import psutil
-
-    found: dict[int, list[int]] = {}
-    for proc in psutil.process_iter(["ppid"]):
-        ppid = proc.info.get("ppid")
-        if isinstance(ppid, int):
-            found.setdefault(ppid, []).append(proc.pid)
-    return found
-
-
-def descendants(pid: int, children: dict[int, list[int]]) -> list[int]:
-    out: list[int] = []
-    stack = [pid]
-    while stack:
-        for child in children.get(stack.pop(), []):
-            out.append(child)
-            stack.append(child)
-    return out
-
-
 def sample_process_tree(
     main_pid: int, children: dict[int, list[int]] | None = None
 ) -> Usage | None:
     """RSS and CPU time of ``main_pid`` and all its descendants; None when it is gone."""
-    import psutil
-
     if main_pid <= 0:
         return None
-    try:
-        main = psutil.Process(main_pid)
-        if children is None:
-            tree = [main, *main.children(recursive=True)]
-        else:
-            tree = [main]
-            for pid in descendants(main_pid, children):
-                try:
-                    tree.append(psutil.Process(pid))
-                except psutil.NoSuchProcess:
-                    continue
-        affinity = main.cpu_affinity() if hasattr(main, "cpu_affinity") else []
-    except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
+    affinity = procfs.cpu_affinity(main_pid)
+    main = procfs.process_usage(main_pid)
+    if affinity is None or main is None:
         return None
-    rss = 0
-    cpu = 0.0
-    for proc in tree:
-        try:
-            rss += proc.memory_info().rss
-            times = proc.cpu_times()
-            cpu += times.user + times.system
-        except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
-            continue
-    return Usage(rss, cpu, format_cpu_list(affinity or []), len(tree))
+    tree = procfs.descendants(main_pid, procfs.children_map() if children is None else children)
+    rss, cpu = main
+    processes = 1
+    for pid in tree:
+        usage = procfs.process_usage(pid)
+        if usage is not None:  # else it ended meanwhile
+            rss += usage[0]
+            cpu += usage[1]
+            processes += 1
+    return Usage(rss, cpu, format_cpu_list(affinity), processes)
 
 
 def disk_usage(path: str) -> tuple[int, int] | None:
@@ -111,7 +78,7 @@ class ResourceTracker:
         if now - self._last < self.every:
             return
         self._last = now
-        children = children_map()
+        children = procfs.children_map()
         for name, pid in main_pids.items():
             usage = sample_process_tree(pid, children) if pid is not None else None
             if usage is None:

@@ -147,9 +147,11 @@ def _cannot_run(argv: list[str], exc: OSError) -> str:
     return f"{argv[0]}: cannot run: {exc.strerror or exc}"
 
 
-def reexec_self() -> None:
-    """Replace this process with a fresh run of the same command line (same PID)."""
+def reexec_self(env: dict[str, str] | None = None) -> None:
+    """Replace this process with a fresh run of the same command line (same PID), its
+    environment plus ``env``."""
     import os
     import sys
 
-    os.execv(sys.executable, [sys.executable, *sys.orig_argv[1:]])  # noqa: S606
+    argv = [sys.executable, *sys.orig_argv[1:]]
+    os.execve(sys.executable, argv, {**os.environ, **(env or {})})  # noqa: S606

@@ -86,6 +86,13 @@ def under_journald() -> bool:
     return bool(os.environ.get("JOURNAL_STREAM")) and os.path.exists(JOURNAL_SOCKET)
 
 
+def configure_command(debug: bool) -> str:
+    """Logging for a command before it reads its configuration. On a terminal it shows
+    results, not info events; under systemd a job's info events are the record of what
+    it did."""
+    return configure("auto", "debug" if debug else ("info" if under_journald() else "warning"))
+
+
 def configure(log_format: str = "auto", level: str = "info", logger_name: str = "ragops") -> str:
     """Configure structlog once per process; returns the format chosen."""
     chosen = log_format

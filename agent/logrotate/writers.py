@@ -70,13 +70,9 @@ def cgroup_pids(directory: Path) -> list[int] | None:
 
 def process_tree(pid: int) -> list[int]:
     """``pid`` and all its descendants (for hosts where the cgroup is not readable)."""
-    import psutil
+    from agent.io import procfs
 
-    try:
-        root = psutil.Process(pid)
-        return [pid, *(c.pid for c in root.children(recursive=True))]
-    except psutil.NoSuchProcess:
-        return []
+    return procfs.process_tree(pid)
 
 
 def unit_main_pid(service: str) -> int:

@@ -1,16 +1,19 @@
-"""Benchmark of `ragops agent` beside Monit: RSS and CPU with the same four services
-probed every 2 s, in one run, and the time from a service turning unhealthy to the agent's
-restart of it, over N trials.
+"""Benchmark of ragops-agent beside Monit, both as their units run them: RSS and CPU with
+the same four services probed every 2 s, in one run, and the time from a service turning
+unhealthy to the agent's restart of it, over N trials.
 
-No systemd needed: the agent runs in a child process as ``ragops agent run`` (the unit's
-command, through agent.cli) over tests.integration.systemd.localunits (which starts and
-restarts the stand-ins in tests/standins for real, as the agent's children). Its CPU
-counts its own and its finished children's (utime+stime+cutime+cstime of /proc/PID/stat);
-every child it starts during the window besides the stand-ins is counted too. Monit
-(Debian's ``monit``, ``apt-get install monit``) checks the same four URLs every 2 s in
-the same window, measured the same way. Prints figures and ratios; exits 0. Usage:
+In a booted Debian 12 container (tests/e2e/container.py: systemd, D-Bus, polkit, the
+stack's units; root, debootstrap and systemd-nspawn needed, see docs/e2e.md), the .deb
+of this tree (newest dist/ragops_*~deb12u1_*.deb; ``scripts/build-deb`` first) runs the
+stack: the real API under uvicorn, stand-ins for the rest, each a systemd unit. The agent
+is ragops-agent.service, ``ragops agent run`` as its own process. Monit is Debian's
+(fetched with ``apt-get download monit`` on the host, which must be Debian 12 too),
+monit.service with a monitrc checking the same four URLs every 2 s. In the container
+scripts/bench/agent_window.py measures both over the same window (CPU children included,
+every child of the agent recorded) and then runs the trials; last, agent_imports.py runs
+on the .deb's own interpreter. Prints figures and ratios; exits 0. Usage (as root):
 
-    .venv/bin/python scripts/bench/agent_bench.py [--seconds 180] [--trials 20]
+    .venv/bin/python scripts/bench/agent_bench.py [--seconds 180] [--trials 10]
 """
 
 from __future__ import annotations
@@ -18,295 +21,184 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import random
-import shutil
-import socket
 import statistics
 import subprocess
 import sys
-import tempfile
-import threading
 import time
-from datetime import datetime
 from pathlib import Path
-from typing import Any
 
 REPO = Path(__file__).resolve().parent.parent.parent
-STANDINS = REPO / "tests" / "standins"
-INTERVAL = 2.0
+sys.path.insert(0, str(REPO))
+
+from tests.e2e.container import (  # noqa: E402
+    Container,
+    booted,
+    deb_suffix,
+    default_cache_dir,
+    rootfs_tarball,
+)
+from tests.e2e.stack import (  # noqa: E402
+    HEALTH_PATHS,
+    PORTS,
+    SERVICES,
+    install_stack,
+    stack_config,
+)
+
+RELEASE = "bookworm"
+INTERVAL = 2
 THRESHOLD = 2
+WINDOW_SCRIPT = REPO / "scripts" / "bench" / "agent_window.py"
+IMPORTS_SCRIPT = REPO / "scripts" / "bench" / "agent_imports.py"
+VENV_PYTHON = "/usr/lib/ragops/venv/bin/python3"
+PATHS = {**HEALTH_PATHS, "bm25": "/health"}
+MONIT_UNIT = "/usr/share/doc/monit/examples/monit.service"
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def write_config(root: Path) -> Path:
-    ports = {name: free_port() for name in ("qdrant", "tei", "api", "bm25")}
-    py = sys.executable
-
-    def standin(name: str, script: str, *extra: str) -> list[str]:
-        return [
-            py,
-            str(STANDINS / script),
-            "--port",
-            str(ports[name]),
-            "--control",
-            str(root / f"{name}.control"),
-            *extra,
-        ]
-
-    url = {n: f"http://127.0.0.1:{p}" for n, p in ports.items()}
-    services: dict[str, dict[str, Any]] = {
-        "qdrant": {"exec": standin("qdrant", "tei.py"), "path": "/health"},
-        "tei": {"exec": standin("tei", "tei.py"), "path": "/health"},
-        "api": {
-            "exec": standin(
-                "api",
-                "api.py",
-                "--qdrant",
-                url["qdrant"] + "/health",
-                "--tei",
-                url["tei"] + "/health",
-            ),
-            "path": "/api/v1/health",
-            "depends_on": ["qdrant", "tei"],
-        },
-        "bm25": {"exec": standin("bm25", "bm25.py", "--interval", "1"), "path": "/health"},
+def bench_config() -> str:
+    """The e2e stack's configuration, every service probed (BM25 too) every 2 s, with a
+    restart limit no trial reaches."""
+    text = stack_config()
+    replacements = {
+        "interval_seconds = 1\n": f"interval_seconds = {INTERVAL}\n",
+        f"failure_threshold = {THRESHOLD}\n": f"failure_threshold = {THRESHOLD}\n",
+        "restart_limit = 3\n": "restart_limit = 1000\n",
+        '[services.bm25.health]\ntype = "none"\n': (
+            f'[services.bm25.health]\ntype = "http"\nurl = "http://127.0.0.1:{PORTS["bm25"]}'
+            f'/health"\ninterval_seconds = {INTERVAL}\ntimeout_seconds = 2\n'
+            f"failure_threshold = {THRESHOLD}\nrestart_limit = 1000\n"
+        ),
     }
-    lines = [
-        "[ragops]",
-        f'run_dir = "{root}/run"',
-        f'state_dir = "{root}/state"',
-        "[agent]",
-        'metrics_listen = ""',
-    ]
-    for name, svc in services.items():
-        (root / f"{name}.control").write_text("ok\n")
+    for old, new in replacements.items():
+        if old not in text:
+            raise SystemExit(f"agent_bench: the e2e stack config changed: no {old!r} in it")
+        text = text.replace(old, new)
+    return text
+
+
+def monitrc() -> str:
+    lines = [f"set daemon {INTERVAL}", "set logfile /var/log/monit.log"]
+    for name in SERVICES:
         lines += [
-            f"[services.{name}]",
-            f"exec = {json.dumps(svc['exec'])}",
-            f"depends_on = {json.dumps(svc.get('depends_on', []))}",
-            f"[services.{name}.health]",
-            'type = "http"',
-            f'url = "{url[name]}{svc["path"]}"',
-            f"interval_seconds = {INTERVAL}",
-            "timeout_seconds = 1.5",
-            f"failure_threshold = {THRESHOLD}",
-            "start_grace_seconds = 1",
-            "restart_limit = 1000",
-            "restart_window_seconds = 60",
-        ]
-    path = root / "ragops.toml"
-    path.write_text("\n".join(lines) + "\n")
-    monit = [
-        f"set daemon {INTERVAL:g}",
-        f"set pidfile {root}/monit.pid",
-        f"set idfile {root}/monit.id",
-        f"set statefile {root}/monit.state",
-        f"set logfile {root}/monit.log",
-    ]
-    for name, svc in services.items():
-        monit += [
             f"check host {name} with address 127.0.0.1",
-            f'    if failed port {ports[name]} protocol http request "{svc["path"]}"',
+            f'    if failed port {PORTS[name]} protocol http request "{PATHS[name]}"',
             "       with timeout 2 seconds then alert",
         ]
-    rc = root / "monitrc"
-    rc.write_text("\n".join(monit) + "\n")
-    rc.chmod(0o600)  # monit refuses a control file others can read
-    return path
+    return "\n".join(lines) + "\n"
 
 
-def cpu_seconds(pid: int) -> float:
-    """utime + stime + cutime + cstime: the process and the children it has reaped."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return sum(int(f) for f in fields[11:15]) / os.sysconf("SC_CLK_TCK")
+def monit_deb(cache: Path) -> Path:
+    where = cache / "monit-deb"
+    found = sorted(where.glob("monit_*.deb"))
+    if not found:
+        where.mkdir(parents=True, exist_ok=True)
+        subprocess.run(["apt-get", "download", "monit"], cwd=where, check=True)
+        found = sorted(where.glob("monit_*.deb"))
+    return found[-1]
 
 
-def rss_bytes(pid: int) -> int:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) * 1024
-    return 0
+def newest_deb() -> Path:
+    debs = sorted((REPO / "dist").glob(f"ragops_*{deb_suffix(RELEASE)}_*.deb"))
+    if not debs:
+        raise SystemExit("agent_bench: no .deb in dist/: run scripts/build-deb first")
+    return max(debs, key=lambda p: p.stat().st_mtime)
 
 
-def run_agent(config: str) -> None:
-    """The child: ``ragops agent run`` through the same entry point as the unit
-    (agent.cli.main), with systemd replaced by tests.integration.systemd.localunits, which
-    starts and restarts the stand-ins for real."""
-    import tomllib
-
-    sys.path.insert(0, str(REPO))
-    import agent.systemd.bus
-    from agent.cli import main as ragops
-    from tests.integration.systemd.localunits import LocalUnits
-
-    with open(config, "rb") as handle:
-        services = tomllib.load(handle)["services"]
-    units = LocalUnits({f"ragops-{n}.service": s["exec"] for n, s in services.items()})
-
-    def local_units() -> LocalUnits:
-        units.start_all()  # now: the command has configured logging (JSON on stderr)
-        return units
-
-    agent.systemd.bus.BusUnits = local_units  # type: ignore[assignment,misc]
-    try:
-        ragops(["--config", config, "agent", "run"])
-    except SystemExit:
-        pass
-    finally:
-        units.stop_all()
+def start_monit(c: Container, cache: Path) -> None:
+    c.install_deb(monit_deb(cache))
+    c.write_file("/etc/monit/monitrc", monitrc(), mode=0o600)  # monit refuses a readable rc
+    # Debian starts Monit by its init script (forking, no MainPID to measure); the package
+    # ships Monit's own unit (Type=simple, `monit -I`) as an example: that one runs it.
+    c.run("/etc/init.d/monit", "stop", check=False)
+    c.run("cp", MONIT_UNIT, "/etc/systemd/system/monit.service")
+    c.run("systemctl", "daemon-reload")
+    c.run("systemctl", "restart", "monit.service")
+    if c.show("monit.service", "MainPID")["MainPID"] == "0":
+        raise SystemExit("agent_bench: monit.service did not start")
 
 
-class Events:
-    def __init__(self, stream: Any) -> None:
-        self.items: list[dict[str, Any]] = []
-        self.lock = threading.Lock()
-        threading.Thread(target=self._read, args=(stream,), daemon=True).start()
-
-    def _read(self, stream: Any) -> None:
-        for line in stream:
-            try:
-                item = json.loads(line)
-            except ValueError:
-                continue
-            with self.lock:
-                self.items.append(item)
-
-    def after(self, name: str, service: str, since: float) -> float | None:
-        with self.lock:
-            for item in self.items:
-                if item.get("event") == name and item.get("service") == service:
-                    at = datetime.fromisoformat(item["timestamp"].replace("Z", "+00:00"))
-                    if at.timestamp() >= since:
-                        return at.timestamp()
-        return None
+def mib(value: float) -> str:
+    return f"{value / 2**20:.1f} MiB"
 
 
-def wait_for(check: Any, timeout: float) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = check()
-        if value:
-            return value
-        time.sleep(0.02)
-    return None
+def report(result: dict[str, object], seconds: float) -> None:
+    figures = result["figures"]
+    assert isinstance(figures, dict)
+    children = result["children"]
+    assert isinstance(children, list)
+    print(
+        f"steady state: 4 services, interval {INTERVAL}s, {seconds:.0f}s measured "
+        f"(children watched {result['looks']} times)"
+    )
+    for name, fig in figures.items():
+        print(
+            f"  {name} RSS: max {mib(fig['rss_max'])}, median {mib(fig['rss_median'])}; "
+            f"CPU (children included): {fig['cpu_percent']:.3f}% of one core"
+        )
+    agent, monit = figures["agent"], figures["monit"]
+    print(
+        f"  agent: {len(children)} child processes started in the window, reaped children's "
+        f"CPU {agent['reaped_ticks']} ticks (goal 0); same agent process throughout: "
+        f"{result['same_agent']}"
+    )
+    for child in children:
+        print(f"    child {child['pid']} at +{child['at']}s: {child['cmdline']}")
+    print(
+        f"  agent / monit: CPU {agent['cpu_percent'] / max(monit['cpu_percent'], 1e-9):.2f}x "
+        f"(goal <= 2.0x), RSS {agent['rss_max'] / max(monit['rss_max'], 1):.2f}x; "
+        f"agent RSS {mib(agent['rss_max'])} (goal <= 24 MiB)"
+    )
+    delays = [d for d in result["delays"] if d is not None]  # type: ignore[attr-defined]
+    missed = len(result["delays"]) - len(delays)  # type: ignore[arg-type]
+    if missed and not delays:
+        print(f"unhealthy -> restart: no restart within 30 s in any of {missed} trials")
+    if delays:
+        print(
+            f"unhealthy -> restart over {len(delays)} trials (interval {INTERVAL}s, threshold "
+            f"{THRESHOLD}; goal <= {INTERVAL * THRESHOLD + 0.5:g}s): min {min(delays):.2f}s  "
+            f"median {statistics.median(delays):.2f}s  max {max(delays):.2f}s"
+            + (f"; {missed} without a restart within 30 s" if missed else "")
+        )
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--seconds", type=float, default=180.0)
-    parser.add_argument("--trials", type=int, default=20)
-    parser.add_argument("--run-agent", default=None, help=argparse.SUPPRESS)
+    parser.add_argument("--trials", type=int, default=10)
     args = parser.parse_args()
-    if args.run_agent:
-        run_agent(args.run_agent)
-        return
-    import psutil
-
-    root = Path(tempfile.mkdtemp(prefix="ragops-bench-"))
-    config = write_config(root)
-    child = subprocess.Popen(
-        [sys.executable, __file__, "--run-agent", str(config)],
-        stderr=subprocess.PIPE,
-        text=True,
-        cwd=REPO,
+    if os.geteuid() != 0:
+        raise SystemExit("agent_bench: run as root (it boots a systemd container)")
+    cache = Path(os.environ.get("RAGOPS_E2E_CACHE") or default_cache_dir())
+    deb = newest_deb()
+    print(f"load average before: {' '.join(f'{x:.2f}' for x in os.getloadavg())}; {deb.name}")
+    started = time.monotonic()
+    with booted(rootfs_tarball(cache, RELEASE), release=RELEASE) as c:
+        install_stack(c, deb, config=bench_config())
+        start_monit(c, cache)
+        c.copy_in(WINDOW_SCRIPT, "/opt/bench/agent_window.py")
+        out = c.run(
+            "python3",
+            "/opt/bench/agent_window.py",
+            "--seconds",
+            str(args.seconds),
+            "--trials",
+            str(args.trials),
+            "--interval",
+            str(INTERVAL),
+            timeout=args.seconds + 60 * args.trials + 600,
+        ).stdout
+        result = json.loads(out.strip().splitlines()[-1])
+        # The import table of the shipped venv (Debian's python3, no editable install).
+        c.copy_in(IMPORTS_SCRIPT, "/opt/bench/agent_imports.py")
+        imports = c.run(VENV_PYTHON, "/opt/bench/agent_imports.py").stdout
+    report(result, float(result["seconds"]))
+    print(f"imports of the daemon in the .deb's venv ({VENV_PYTHON}):")
+    print(imports.rstrip())
+    print(
+        f"load average after: {' '.join(f'{x:.2f}' for x in os.getloadavg())}; "
+        f"whole run {time.monotonic() - started:.0f}s"
     )
-    events = Events(child.stderr)
-    agent = psutil.Process(child.pid)
-    monit = None
-    if shutil.which("monit"):
-        monit = subprocess.Popen(
-            ["monit", "-I", "-c", str(root / "monitrc")],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-    try:
-        time.sleep(10)  # imports, first rounds, stand-ins up
-        standins = {p.pid for p in agent.children()}
-        pids = {"agent": child.pid, **({"monit": monit.pid} if monit else {})}
-        cpu0 = {name: cpu_seconds(pid) for name, pid in pids.items()}
-        t0 = time.monotonic()
-        rss: dict[str, list[int]] = {name: [] for name in pids}
-        spawned: set[int] = set()
-        last_rss = 0.0
-        while time.monotonic() - t0 < args.seconds:
-            spawned |= {p.pid for p in agent.children()} - standins
-            if time.monotonic() - last_rss >= 1:
-                last_rss = time.monotonic()
-                for name, pid in pids.items():
-                    rss[name].append(rss_bytes(pid))
-            time.sleep(0.01)
-        elapsed = time.monotonic() - t0
-        cpu = {name: 100 * (cpu_seconds(pid) - cpu0[name]) / elapsed for name, pid in pids.items()}
-        print(f"steady state: 4 services, interval {INTERVAL:g}s, {elapsed:.0f}s measured")
-        for name in pids:
-            print(
-                f"  {name} RSS: max {max(rss[name]) / 2**20:.1f} MiB, median "
-                f"{statistics.median(rss[name]) / 2**20:.1f} MiB; CPU (children included): "
-                f"{cpu[name]:.3f}% of one core"
-            )
-        print(f"  agent: {len(spawned)} child processes started in the window (goal 0)")
-        if monit:
-            print(
-                f"  agent / monit: CPU {cpu['agent'] / max(cpu['monit'], 1e-9):.2f}x "
-                f"(goal <= 2.0x), RSS {max(rss['agent']) / max(rss['monit']):.2f}x; "
-                f"agent RSS goal <= 24 MiB"
-            )
-        else:
-            print("  monit: not installed (apt-get install monit), no ratios")
-
-        delays: list[float] = []
-        control = root / "tei.control"
-        for trial in range(args.trials):
-            time.sleep(random.uniform(0, INTERVAL))  # a random phase against the probes
-            flipped = time.time()
-            control.write_text("fail\n")
-            restarted = wait_for(lambda f=flipped: events.after("restart", "tei", f), 30)
-            control.write_text("ok\n")
-            if restarted is None:
-                print(f"  trial {trial}: no restart within 30 s")
-                continue
-            delays.append(restarted - flipped)
-            wait_for(
-                lambda r=restarted: (
-                    events.after("service.state", "tei", r + 0.01) and _healthy(root)
-                ),
-                30,
-            )
-            time.sleep(1.5)  # past the start grace
-        goal = INTERVAL * THRESHOLD + 0.5
-        if delays:
-            print(
-                f"unhealthy -> restart over {len(delays)} trials (interval {INTERVAL:g}s, "
-                f"threshold {THRESHOLD}; goal <= {goal:g}s):"
-            )
-            print(
-                f"  min {min(delays):.2f}s  median {statistics.median(delays):.2f}s  "
-                f"max {max(delays):.2f}s"
-            )
-    finally:
-        if monit:
-            monit.terminate()
-            monit.wait(15)
-        child.terminate()
-        try:
-            child.wait(15)
-        except subprocess.TimeoutExpired:
-            child.kill()
-
-
-def _healthy(root: Path) -> bool:
-    try:
-        doc = json.loads((root / "run" / "agent-state.json").read_text())
-    except (OSError, ValueError):
-        return False
-    return bool(doc["services"]["tei"]["health"] == "healthy")
 
 
 if __name__ == "__main__":
-    os.environ.setdefault("PYTHONDONTWRITEBYTECODE", "1")
     main()

@@ -1,6 +1,8 @@
 """What each import of the agent's daemon costs in RSS: VmRSS after each step, in the
-order ``ragops agent run`` imports them, in one fresh interpreter (ssl kept out, as the
-daemon does when nothing needs TLS; ``--ssl`` lets asyncio import it). Usage:
+order ``ragops agent run`` imports them through the console script (agent/commands/
+entry.py, agent/daemon/startup.py), in one fresh interpreter (ssl kept out, as the daemon
+does when nothing needs TLS; ``--ssl`` lets asyncio import it). Any Python with ragops
+installed runs it (the dev venv; a venv of Debian's python3 like the .deb's). Usage:
 
     .venv/bin/python scripts/bench/agent_imports.py [--ssl]
 """
@@ -18,14 +20,16 @@ def rss():
             return int(line.split()[1]) / 1024
 steps = [
     ("interpreter and site", None),
-    ("click, agent.cli", "import agent.cli"),
-    ("agent.config.view", "import agent.commands.agent, agent.config.view"),
-    ("asyncio", "import asyncio"),
+    ("console entry (agent.commands.entry)", "import re, agent.commands.entry"),
+    ("agent.daemon.startup", "import agent.daemon.startup"),
+    ("asyncio (imported by structlog)", "import asyncio"),
     ("structlog, agent.io.logsetup", "import agent.io.logsetup"),
+    ("agent.config.view, agent.io.execute", "import agent.config.view, agent.io.execute"),
     ("jeepney, agent.systemd.bus", "import agent.systemd.bus, jeepney, jeepney.io.asyncio"),
-    ("psutil, agent.daemon.resources", "import agent.daemon.resources, psutil"),
+    ("agent.daemon.resources (/proc)", "import agent.daemon.resources"),
     ("the loop (agent.daemon.loop)", "import agent.daemon.loop"),
 ]
+sys.modules["h2"] = sys.modules["httpx._main"] = None
 if sys.argv[1] != "ssl":
     sys.modules["ssl"] = None
 before = rss()
@@ -33,14 +37,16 @@ for name, code in steps:
     if code:
         exec(code)
     now = rss()
-    print(f"  {name:34s} {now:5.1f} MiB  (+{now - before:.1f})")
+    print(f"  {name:38s} {now:5.1f} MiB  (+{now - before:.1f})")
     before = now
+heavy = [m for m in ("click", "agent.cli", "psutil", "pydantic", "httpx") if m in sys.modules]
+print(f"  imported of click, agent.cli, psutil, pydantic, httpx: {heavy or 'none'}")
 """
 
 
 def main() -> int:
     mode = "ssl" if "--ssl" in sys.argv else "nossl"
-    print(f"VmRSS after each import ({'with' if mode == 'ssl' else 'without'} ssl):")
+    print(f"VmRSS after each import ({'with' if mode == 'ssl' else 'without'} ssl):", flush=True)
     subprocess.run([sys.executable, "-c", CHILD, mode], check=True)
     return 0
 
