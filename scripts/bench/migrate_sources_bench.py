@@ -14,6 +14,12 @@ The stand-in (Python HTTP in front of qdrant-edge, one request at a time under i
 the same 2 cores: both loops wait on it alike.
 
     .venv/bin/python scripts/bench/migrate_sources_bench.py --sources faiss --points 100000,200000
+
+Milvus Lite has a third loop, "floor" (scripts/bench/milvus_floor.py): open, load and page
+through the collection with no ragops code and no upsert, i.e. Milvus Lite's own cost.
+
+    .venv/bin/python scripts/bench/migrate_sources_bench.py --sources pgvector
+    .venv/bin/python scripts/bench/migrate_sources_bench.py --sources milvus
 """
 
 from __future__ import annotations
@@ -95,6 +101,8 @@ def main() -> None:
                 loops = {"ragops": source}
                 if not args.no_baseline:
                     loops["founding"] = founding
+                if kind == "milvus" and not args.no_baseline:
+                    loops["floor"] = [str(path), "docs"]  # Milvus Lite's own read, no upsert
                 for loop, where in loops.items():
                     standin = start_standin(tmp / f"q-{kind}-{count}-{loop}", compact=True)
                     try:
@@ -109,12 +117,15 @@ def main() -> None:
                         if loop == "ragops":
                             argv = [sys.executable, "-m", "agent.cli", "--config", str(config)]
                             argv += ["migrate", *where, *extra, "--batch-size", str(BATCH)]
+                        elif loop == "floor":
+                            script = ROOT / "scripts" / "bench" / "milvus_floor.py"
+                            argv = [sys.executable, str(script), *where]
                         else:
                             script = ROOT / "scripts" / "bench" / "founding_migrate.py"
                             argv = [sys.executable, str(script), standin.url, str(key), kind]
                             argv += where
                         seconds, rss = run_measured(argv)
-                        assert standin.count("docs") == count
+                        assert loop == "floor" or standin.count("docs") == count
                     finally:
                         standin.stop()
                     rate = count / seconds
