@@ -133,10 +133,8 @@ class State:
 class Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server_version = "qdrant-standin"
-    # TCP_NODELAY (http.server leaves Nagle's algorithm on): an answer is written as its
-    # headers then its body, and with Nagle's algorithm the body waited for the client's
-    # delayed ACK of the headers (up to 40 ms) whenever the client had sent its request soon
-    # after the last answer: a stall that depended on the client's speed, not on the work.
+    # TCP_NODELAY: headers and body go in two sends, and with Nagle the body waited (up to
+    # 40 ms) for the client's delayed ACK of the headers whenever the client was quick.
     disable_nagle_algorithm = True
     state: State
 
