@@ -282,14 +282,18 @@ class QdrantClient:
     def delete_collection(self, collection: str) -> None:
         self._request("DELETE", f"/collections/{_seg(collection)}")
 
-    def upsert_points(self, collection: str, points: list[dict[str, Any]]) -> None:
-        """PUT /collections/{c}/points?wait=true: returns once Qdrant applied the points."""
-        import pydantic_core
-
+    def upsert_points(self, collection: str, points: list[dict[str, Any]] | bytes) -> None:
+        """PUT /collections/{c}/points?wait=true: returns once Qdrant applied the points
+        (a list, or the JSON body of one, as agent.migrate.body writes it)."""
         path = f"/collections/{_seg(collection)}/points"
-        # pydantic-core writes the JSON in Rust: for 500 x 384 floats, several times faster
-        # than the stdlib encoder httpx would use, and the same text.
-        body = pydantic_core.to_json({"points": points})
+        if isinstance(points, bytes):
+            body = points
+        else:
+            import pydantic_core
+
+            # pydantic-core writes the JSON in Rust: for 500 x 384 floats, several times
+            # faster than the stdlib encoder httpx would use, and the same text.
+            body = pydantic_core.to_json({"points": points})
         result = self._request("PUT", path, params={"wait": "true"}, content=body)
         status = result.get("status") if isinstance(result, dict) else None
         if status != "completed":

@@ -204,7 +204,8 @@ class EmbeddedStore:
                 )
             return None  # created but never written to: an empty collection
         try:
-            conn = sqlite3.connect(f"{path.as_uri()}?mode=ro", uri=True)
+            # Read by the migration's prefetch thread, then by the verify: never at once.
+            conn = sqlite3.connect(f"{path.as_uri()}?mode=ro", uri=True, check_same_thread=False)
             conn.execute("SELECT 1 FROM points LIMIT 1").fetchall()
         except sqlite3.DatabaseError as exc:
             raise StoreError(f"{path}: cannot read the points table: {exc}") from None

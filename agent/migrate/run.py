@@ -18,6 +18,7 @@ import structlog
 
 from agent.errors import RagopsError
 from agent.io.files import read_text_or_none, write_atomic
+from agent.migrate.body import points_body
 from agent.migrate.plan import (
     CollectionProgress,
     MigrationRefused,
@@ -30,6 +31,7 @@ from agent.migrate.plan import (
     state_file_name,
     vector_specs,
 )
+from agent.migrate.prefetch import Prefetch
 
 if TYPE_CHECKING:
     from agent.migrate.reader import Store
@@ -184,15 +186,17 @@ class _Run:
         self.progress.start(name, done.fingerprint["rows"], done.points)
         try:
             batches = self.store.batches(name, self.options.batch_size, done.after_rowid)
-            for batch in batches:
-                self.client.upsert_points(name, batch.points)
-                # Recorded only once Qdrant applied the batch (wait=true): a run killed in
-                # between replays this one batch, and upserts by id make the replay harmless.
-                self.state.record_batch(name, batch.last_rowid, len(batch.points))
-                self.save()
-                sent += len(batch.points)
-                self.progress.advance(len(batch.points))
-                log.debug("migrate.batch.committed", collection=name, batch=done.batches)
+            # The next batch is read and encoded while Qdrant applies this one.
+            with Prefetch(batches, lambda batch: points_body(batch.points)) as ahead:
+                for batch, body in ahead:
+                    self.client.upsert_points(name, body)
+                    # Recorded only once Qdrant applied the batch (wait=true): a run killed in
+                    # between replays this one batch, and upserts by id make it harmless.
+                    self.state.record_batch(name, batch.last_rowid, len(batch.points))
+                    self.save()
+                    sent += len(batch.points)
+                    self.progress.advance(len(batch.points))
+                    log.debug("migrate.batch.committed", collection=name, batch=done.batches)
         finally:
             self.progress.finish()
         done.done = True

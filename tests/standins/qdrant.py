@@ -133,6 +133,9 @@ class State:
 class Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server_version = "qdrant-standin"
+    # TCP_NODELAY: headers and body go in two sends, and with Nagle the body waited (up to
+    # 40 ms) for the client's delayed ACK of the headers whenever the client was quick.
+    disable_nagle_algorithm = True
     state: State
 
     def log_message(self, format: str, *args: Any) -> None:

@@ -4,7 +4,10 @@ PATH is an index file (``faiss.write_index``) or a LangChain ``FAISS.save_local`
 (``index.faiss`` + ``index.pkl``). Flat, HNSW and IVF indexes, bare or inside ``IndexIDMap``,
 are read by position: a batch is positions ``[start, stop)``, its cursor the last position.
 The index is memory-mapped (``IO_FLAG_MMAP_IFC``), so a flat index's vectors stay in the page cache
-instead of the heap, and vectors are reconstructed one batch at a time.
+instead of the heap, and vectors are reconstructed one batch at a time; the pages read are
+dropped from the process every ``RELEASE_BYTES`` (``agent.migrate.sources.mapped``), so RSS
+does not grow with the index. Batches carry each vector as a float32 row, which
+``agent.migrate.body`` writes as float32 text.
 
 Payloads come from a JSON-lines sidecar (``{"id": <faiss id>, "payload": {...}}`` per line),
 copied into a temporary SQLite table so that memory does not grow with the store, or from
@@ -22,6 +25,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from agent.migrate.sources import mapped
 from agent.migrate.sources.base import (
     Cursor,
     JsonPoint,
@@ -51,7 +55,7 @@ LANGCHAIN_MODELS = ModelNames(
 )
 # faiss.METRIC_INNER_PRODUCT, METRIC_L2, METRIC_L1
 _DISTANCES = {0: "Dot", 1: "Euclid", 2: "Manhattan"}
-REMAP_BYTES = 32 << 20
+RELEASE_BYTES = 32 << 20
 # A page fault on a mapping reads around it (the kernel's read-around, up to the device's
 # readahead): a random read costs about this much RSS, not one vector's bytes.
 RANDOM_READ_BYTES = 2 << 20
@@ -64,13 +68,19 @@ class _Layout:
         self.np = np
         outer = faiss.downcast_index(index)
         self.id_map = None
+        self.total = int(outer.ntotal)
+        self.dim = int(outer.d)
+        self.metric_type = int(outer.metric_type)
+        # Owns the C++ index (``outer`` and ``inner`` are borrowed views). An IndexIDMap2 also
+        # holds its reverse map (id -> position, ~40 bytes a point), built when it is read;
+        # giving the inner index its own ownership to free that crashed CPython's final
+        # garbage collection in the CLI, so it stays (read once: 4 MiB per 100k points).
+        self.owner = index
         inner = outer
         if isinstance(outer, faiss.IndexIDMap | faiss.IndexIDMap2):
             self.id_map = faiss.rev_swig_ptr(outer.id_map.data(), outer.id_map.size())
             inner = faiss.downcast_index(outer.index)
         self.inner = inner
-        self.total = int(outer.ntotal)
-        self.dim = int(outer.d)
         self.ivf = isinstance(inner, faiss.IndexIVF)
         self.faiss = faiss
         if self.ivf:
@@ -145,12 +155,12 @@ class FaissSource:
         self._faiss = faiss
         self._open_index()
         self.name = name or (path.name if path.is_dir() else path.stem)
-        metric = _DISTANCES.get(int(self.index.metric_type))
+        metric = _DISTANCES.get(self.layout.metric_type)
         self.distance = pick_distance(
             metric,
             distance,
             str(index_file),
-            f"metric type {int(self.index.metric_type)} has no Qdrant distance",
+            f"metric type {self.layout.metric_type} has no Qdrant distance",
         )
         self._np = np
         self._tmp: tempfile.TemporaryDirectory[str] | None = None
@@ -171,23 +181,25 @@ class FaissSource:
         # file; IO_FLAG_MMAP maps IVF lists. A faiss without the first falls back to the second.
         flags = getattr(faiss, "IO_FLAG_MMAP_IFC", faiss.IO_FLAG_MMAP) | faiss.IO_FLAG_READ_ONLY
         try:
+            self._file_key = mapped.file_key(self.index_file)
             try:
-                self.index = faiss.read_index(str(self.index_file), flags)
+                index = faiss.read_index(str(self.index_file), flags)
             except RuntimeError:
                 flags = faiss.IO_FLAG_MMAP | faiss.IO_FLAG_READ_ONLY
-                self.index = faiss.read_index(str(self.index_file), flags)
+                index = faiss.read_index(str(self.index_file), flags)
         except RuntimeError as exc:
             reason = str(exc).strip().splitlines()[-1] if str(exc).strip() else "unreadable"
             raise SourceError(f"{self.index_file}: not a readable FAISS index ({reason})") from None
-        self.layout = _Layout(self._faiss, np, self.index, str(self.index_file))
+        self.layout = _Layout(self._faiss, np, index, str(self.index_file))
         self._mapped_read = 0
 
-    def _remap(self, points: int, read_bytes: int | None = None) -> None:
-        # Pages of the mapped file that were read count in the process's RSS until unmapped:
-        # reopening every REMAP_BYTES keeps RSS flat however large the index is.
-        self._mapped_read += points * self.layout.dim * 4 if read_bytes is None else read_bytes
-        if self._mapped_read >= REMAP_BYTES and not self.layout.ivf:
-            self._open_index()
+    def _release(self, read_bytes: int) -> None:
+        # Pages of the mapped file that were read count in the process's RSS until dropped:
+        # dropping them every RELEASE_BYTES keeps RSS flat however large the index is.
+        self._mapped_read += read_bytes
+        if self._mapped_read >= RELEASE_BYTES:
+            mapped.release(self._file_key)
+            self._mapped_read = 0
 
     @property
     def label(self) -> str:
@@ -226,12 +238,14 @@ class FaissSource:
         start = 0 if after_rowid is None else int(after_rowid) + 1
         for lo in range(start, self.layout.total, batch_size):
             hi = min(lo + batch_size, self.layout.total)
-            points = self._points(lo, hi)
-            self._remap(hi - lo)
+            points = self._points(lo, hi, rows=True)
+            self._release((hi - lo) * self.layout.dim * 4)
             yield PointBatch(hi - 1, points)
 
-    def _points(self, lo: int, hi: int) -> list[JsonPoint]:
+    def _points(self, lo: int, hi: int, rows: bool = False) -> list[JsonPoint]:
+        """Points at positions [lo, hi): vectors as float32 rows, or as lists of floats."""
         ids, vectors = self.layout.read(lo, hi)
+        values = list(vectors) if rows else vectors.tolist()
         where = str(self.index_file)
         if self._docs is not None:
             docs = [self._docs.get(pos) for pos in range(lo, hi)]
@@ -239,13 +253,13 @@ class FaissSource:
                 {"id": doc[0], "vector": vec, "payload": doc[1]}
                 if doc is not None
                 else {"id": point_id(pos, where), "vector": vec, "payload": {}}
-                for pos, doc, vec in zip(range(lo, hi), docs, vectors.tolist(), strict=True)
+                for pos, doc, vec in zip(range(lo, hi), docs, values, strict=True)
             ]
         keys = [point_id(int(i), where) for i in ids.tolist()]
         payloads = self._payloads(keys)
         return [
             {"id": key, "vector": vec, "payload": payloads.get(key, {})}
-            for key, vec in zip(keys, vectors.tolist(), strict=True)
+            for key, vec in zip(keys, values, strict=True)
         ]
 
     def sample(self, name: str, size: int) -> list[JsonPoint]:
@@ -256,8 +270,8 @@ class FaissSource:
         for pos in positions:
             found += self._points(pos, pos + 1)
             # Measured: a 256-point sample of a 200k x 384 flat index read ~170 MiB into RSS
-            # through read-around before this; re-mapped, it stays near the batches' level.
-            self._remap(1, RANDOM_READ_BYTES)
+            # through read-around before its pages were dropped as it goes.
+            self._release(RANDOM_READ_BYTES)
         return found
 
     def _payloads(self, keys: list[PointId]) -> dict[PointId, Any]:
@@ -273,7 +287,8 @@ class FaissSource:
 
     def _load_sidecar(self, path: Path) -> sqlite3.Connection:
         self._tmp = tempfile.TemporaryDirectory(prefix="ragops-migrate-")
-        conn = sqlite3.connect(Path(self._tmp.name) / "payloads.sqlite")
+        # Read by the migration's prefetch thread, then by the verify: never at once.
+        conn = sqlite3.connect(Path(self._tmp.name) / "payloads.sqlite", check_same_thread=False)
         conn.execute("PRAGMA journal_mode=OFF")
         conn.execute("PRAGMA synchronous=OFF")
         conn.execute("CREATE TABLE payloads (id TEXT PRIMARY KEY, payload TEXT)")
