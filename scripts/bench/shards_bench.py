@@ -20,6 +20,7 @@ backup process tree (MiB, wait4). Qdrant-side snapshots are deleted between ways
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import shutil
 import subprocess
@@ -80,6 +81,26 @@ def fill(qdrant: QdrantStandin, size: int) -> int:
     return count
 
 
+def filled_storage(qdrant_dir: Path, size: int) -> tuple[QdrantStandin, int]:
+    """The stand-in on a filled collection of ``size``: reused from an earlier run when
+    ``qdrant_dir`` has one (``filled.json`` is written once the fill is complete)."""
+    marker = qdrant_dir / "filled.json"
+    if marker.is_file():
+        qdrant = start_standin(qdrant_dir, snapshot_size=0)
+        clean_qdrant(qdrant)
+        return qdrant, int(json.loads(marker.read_text())["points"])
+    shutil.rmtree(qdrant_dir, ignore_errors=True)
+    qdrant = start_standin(qdrant_dir, snapshot_size=0)
+    started = time.monotonic()
+    try:
+        points = fill(qdrant, size)
+    except BaseException:
+        qdrant.stop()
+        raise
+    marker.write_text(json.dumps({"points": points, "seconds": time.monotonic() - started}))
+    return qdrant, points
+
+
 def measure(argv: list[str], env: dict[str, str], standin_pid: int) -> tuple[int, float, float]:
     """Host disk bytes, seconds, peak RSS MiB."""
     before = written_by(standin_pid)
@@ -100,17 +121,17 @@ def clean_qdrant(qdrant: QdrantStandin) -> None:
         qdrant.call("DELETE", f"/collections/bench/snapshots/{snap['name']}")
 
 
-def run_size(size: int, aws: str, work: Path) -> list[tuple[str, int, float, float]]:
+def run_size(size: int, aws: str, cache: Path, work: Path) -> list[tuple[str, int, float, float]]:
     weed: Seaweed = start_weed(work / "weed")
-    qdrant = start_standin(work / "qdrant", snapshot_size=0)
+    qdrant, points = filled_storage(cache, size)
     rows = []
     try:
-        points = fill(qdrant, size)
         actual = tree_size(qdrant.storage / "collections" / "bench")
         print(
             f"# {size >> 20} MiB asked: {points} points, "
             f"{actual / (1 << 20):.0f} MiB of shard files"
         )
+        sys.stdout.flush()
         for mode in ("shards", "collection"):
             tmp = work / mode
             tmp.mkdir()
@@ -140,6 +161,7 @@ def run_size(size: int, aws: str, work: Path) -> list[tuple[str, int, float, flo
         )
         argv = ["bash", "-c", PIPELINE]
         rows.append(("seeds' shell pipeline", *measure(argv, env, qdrant.proc.pid)))
+        clean_qdrant(qdrant)
     finally:
         qdrant.stop()
         weed.proc.kill()
@@ -151,13 +173,35 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", default="256M,1G,4G")
     parser.add_argument("--aws", default=shutil.which("aws") or "aws")
-    parser.add_argument("--work", default=None, help="scratch directory [default: a temp dir]")
+    parser.add_argument(
+        "--work",
+        default=None,
+        help="scratch directory, where filled collections are kept for later runs "
+        "[default: a temp dir, removed]",
+    )
+    parser.add_argument(
+        "--fill-only",
+        action="store_true",
+        help="fill the collections of --sizes in --work and stop (then measure on a quiet machine)",
+    )
     args = parser.parse_args()
+    if args.fill_only:
+        if not args.work:
+            parser.error("--fill-only keeps the collections in --work: give it")
+        for text in args.sizes.split(","):
+            qdrant, points = filled_storage(
+                Path(args.work) / f"shards-bench-filled-{text}", parse_size(text)
+            )
+            qdrant.stop()
+            print(f"{text}: {points} points")
+        return
     print(f"{'size':>8}  {'way':<24} {'host disk MiB':>13} {'seconds':>8} {'peak RSS MiB':>12}")
     for text in args.sizes.split(","):
         work = Path(tempfile.mkdtemp(prefix="shards-bench-", dir=args.work))
+        # With --work, the filled collection stays for the next run (keyed by size).
+        cache = Path(args.work) / f"shards-bench-filled-{text}" if args.work else work / "qdrant"
         try:
-            for way, host, seconds, rss in run_size(parse_size(text), args.aws, work):
+            for way, host, seconds, rss in run_size(parse_size(text), args.aws, cache, work):
                 print(
                     f"{text:>8}  {way:<24} {host / (1 << 20):>13.1f} {seconds:>8.1f} {rss:>12.1f}"
                 )
