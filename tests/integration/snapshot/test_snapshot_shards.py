@@ -226,3 +226,31 @@ def test_a_node_killed_mid_run_fails_it_naming_the_node_and_commits_nothing(
     assert "nothing was committed" in stderr
     assert seaweed.open_uploads(prefix) == []
     assert seaweed.keys(prefix) == []
+
+
+def test_a_failed_stream_stops_the_one_beside_it_and_commits_nothing(
+    cluster: list[QdrantStandin], seaweed: Seaweed, tmp_path: Path, prefix: str
+) -> None:
+    ragops = cluster_config(tmp_path, cluster, seaweed, prefix)
+    # concurrency 4: two shards stream side by side (shard 0 from peer 1 with shard 1 from
+    # peer 2, then shard 2 from peer 3), both slow but shard 1.
+    text = ragops.config.read_text().replace("concurrency = 2", "concurrency = 4")
+    ragops.config.write_text(text)
+    beside, victim = cluster[0], cluster[2]
+    beside.fault(slow_stream_bps=1_000_000)
+    victim.fault(slow_stream_bps=2_000_000)
+    run = ragops.popen("snapshot", "create", "--collection", "docs")
+    deadline = time.monotonic() + 120
+    while not [r for r in victim.requests() if r["path"].endswith("/snapshot")]:
+        assert time.monotonic() < deadline and run.poll() is None
+        time.sleep(0.1)
+    time.sleep(1.0)
+    open_now = seaweed.open_uploads(prefix)
+    assert any(k.endswith("-shard-0.snapshot") for k in open_now), open_now  # still streaming
+    victim.proc.kill()
+    _, stderr = run.communicate(timeout=120)
+    assert run.returncode == 1
+    assert victim.url in stderr and "shard 2 from node" in stderr, stderr
+    assert "nothing was committed" in stderr and beside.url not in stderr
+    assert seaweed.open_uploads(prefix) == []
+    assert seaweed.keys(prefix) == []
