@@ -20,10 +20,10 @@ from typing import TYPE_CHECKING, Any
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 if TYPE_CHECKING:
-    from tests.standins.qdrant import State
     from tests.standins.qdrant_archive import ArchiveError, describe, unpack_archive, write_archive
     from tests.standins.qdrant_body import HttpError
     from tests.standins.qdrant_engine import Collection
+    from tests.standins.qdrant_state import State
 else:
     from qdrant_archive import ArchiveError, describe, unpack_archive, write_archive
     from qdrant_body import HttpError

@@ -40,9 +40,10 @@ from typing import TYPE_CHECKING, Any
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 if TYPE_CHECKING:
-    from tests.standins.qdrant import Handler, State
+    from tests.standins.qdrant import Handler
     from tests.standins.qdrant_api import collection
     from tests.standins.qdrant_body import HashingWriter, HttpError, stream_multipart_file
+    from tests.standins.qdrant_state import State
 else:
     from qdrant_api import collection
     from qdrant_body import HashingWriter, HttpError, stream_multipart_file
@@ -262,10 +263,12 @@ def collection_cluster(state: State, name: str) -> dict[str, Any]:
     with state.lock:
         coll = collection(state, name)
         local, remote = [], []
+        states = state.faults.get("shard_states") or {}
         for shard_id, shard in enumerate(coll.shards):
             if is_local(state, shard_id):
                 count = shard.count(edge.CountRequest(exact=True))
-                local.append({"shard_id": shard_id, "points_count": count, "state": "Active"})
+                replica = states.get(str(shard_id), "Active")
+                local.append({"shard_id": shard_id, "points_count": count, "state": replica})
             for peer in state.placement.get(shard_id, []):
                 if peer != state.peer_id:
                     remote.append({"shard_id": shard_id, "peer_id": peer, "state": "Active"})
