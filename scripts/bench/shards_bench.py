@@ -13,8 +13,14 @@ Printed per way: bytes written to the Qdrant host's disk during the run (the sta
 end-to-end seconds (request to committed manifest or finished upload) and peak RSS of the
 backup process tree (MiB, wait4). Qdrant-side snapshots are deleted between ways.
 
+Both ragops modes run with ``part_size_mib = 5`` and ``concurrency = 4``. With ``--work``
+the filled collections stay there (``shards-bench-filled-<size>/``) for the next run;
+``--fill-only`` makes them, so a measurement on a quiet machine does not include the fill:
+
     python3 -m venv /tmp/aws && /tmp/aws/bin/pip install awscli
-    .venv/bin/python scripts/bench/shards_bench.py --sizes 256M,1G,4G --aws /tmp/aws/bin/aws
+    .venv/bin/python scripts/bench/shards_bench.py --sizes 256M,1G,4G --work /var/tmp --fill-only
+    .venv/bin/python scripts/bench/shards_bench.py --sizes 256M,1G,4G --work /var/tmp \
+        --aws /tmp/aws/bin/aws
 """
 
 from __future__ import annotations
@@ -138,6 +144,9 @@ def run_size(size: int, aws: str, cache: Path, work: Path) -> list[tuple[str, in
             ragops = write_config(
                 tmp, qdrant, f"s3://{weed.bucket}/{mode}", endpoint=weed.endpoint, mode=mode
             )
+            # ragops' default concurrency (the tests' is 2); parts of 5 MiB, S3's minimum.
+            text = ragops.config.read_text().replace("concurrency = 2", "concurrency = 4")
+            ragops.config.write_text(text)
             argv = [sys.executable, "-m", "agent.cli", "--config", str(ragops.config)]
             argv += ["snapshot", "create", "--collection", "bench"]
             rows.append((f"ragops, mode={mode}", *measure(argv, ragops.env, qdrant.proc.pid)))
