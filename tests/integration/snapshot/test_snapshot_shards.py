@@ -8,6 +8,7 @@ from a node that holds it.
 from __future__ import annotations
 
 import json
+import subprocess
 import time
 import uuid
 from collections.abc import Iterator
@@ -211,6 +212,15 @@ def test_a_cluster_snapshot_takes_every_shard_once_from_a_node_holding_it(
     assert deep.returncode == 0, deep.stderr
 
 
+def wait_for_stream(node: QdrantStandin, run: subprocess.Popen[str]) -> None:
+    """Until ``node`` has been streaming a shard for a second."""
+    deadline = time.monotonic() + 120
+    while not [r for r in node.requests() if r["path"].endswith("/snapshot")]:
+        assert time.monotonic() < deadline and run.poll() is None
+        time.sleep(0.1)
+    time.sleep(1.0)
+
+
 def test_a_node_killed_mid_run_fails_it_naming_the_node_and_commits_nothing(
     cluster: list[QdrantStandin], seaweed: Seaweed, tmp_path: Path, prefix: str
 ) -> None:
@@ -218,11 +228,7 @@ def test_a_node_killed_mid_run_fails_it_naming_the_node_and_commits_nothing(
     victim = cluster[2]  # the only holder of shard 2
     victim.fault(slow_stream_bps=2_000_000)
     run = ragops.popen("snapshot", "create", "--collection", "docs")
-    deadline = time.monotonic() + 120
-    while not [r for r in victim.requests() if r["path"].endswith("/snapshot")]:
-        assert time.monotonic() < deadline and run.poll() is None
-        time.sleep(0.1)
-    time.sleep(1.0)
+    wait_for_stream(victim, run)
     victim.proc.kill()
     _, stderr = run.communicate(timeout=120)
     assert run.returncode == 1
@@ -244,11 +250,7 @@ def test_a_failed_stream_stops_the_one_beside_it_and_commits_nothing(
     beside.fault(slow_stream_bps=1_000_000)
     victim.fault(slow_stream_bps=2_000_000)
     run = ragops.popen("snapshot", "create", "--collection", "docs")
-    deadline = time.monotonic() + 120
-    while not [r for r in victim.requests() if r["path"].endswith("/snapshot")]:
-        assert time.monotonic() < deadline and run.poll() is None
-        time.sleep(0.1)
-    time.sleep(1.0)
+    wait_for_stream(victim, run)
     open_now = seaweed.open_uploads(prefix)
     assert any(k.endswith("-shard-0.snapshot") for k in open_now), open_now  # still streaming
     victim.proc.kill()
