@@ -24,6 +24,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import errno
+import fcntl
 import io
 import json
 import os
@@ -50,7 +51,9 @@ else:
 
 import qdrant_edge as edge
 
-PIPE_CHUNK = 65536
+# Qdrant builds the stream in Rust with large writes; tarfile's defaults (10 KiB stream
+# records, 16 KiB file reads) and a 64 KiB pipe made the stand-in the bound of a shard stream.
+PIPE_CHUNK = 1 << 20
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -173,12 +176,18 @@ def stream_shard(handler: Handler, name: str, raw_id: str) -> None:
         coll.guard.acquire()
     rate = float(state.faults.get("slow_stream_bps") or 0)
     read_fd, write_fd = os.pipe()
+    with contextlib.suppress(OSError):  # above /proc/sys/fs/pipe-max-size: keep the default
+        fcntl.fcntl(write_fd, fcntl.F_SETPIPE_SZ, PIPE_CHUNK)
 
     def produce() -> None:
         writer = _TimeoutWriter(write_fd, state.idle_timeout)
         aborted = ""
         try:
-            with tarfile.open(fileobj=writer, mode="w|", format=tarfile.GNU_FORMAT) as tar:  # type: ignore[call-overload]
+            with tarfile.open(  # type: ignore[call-overload]
+                fileobj=writer, mode="w|", format=tarfile.GNU_FORMAT, bufsize=PIPE_CHUNK
+            ) as tar:
+                if not rate:  # tarfile wants whole buffers; a slowed file gives 64 KiB
+                    tar.copybufsize = PIPE_CHUNK
                 write_stream(tar, state, coll.directory / str(shard_id), rate)
         except IdleTimeout as exc:
             aborted = str(exc)
