@@ -320,7 +320,7 @@ def restore_snapshot(
                 f"collection {dest!r} exists with {existing} points; the restore would replace "
                 "them: pass --force, or --to-collection NEW_NAME"
             )
-    from agent.snapshot.shards import restore_shards, upload_object
+    from agent.snapshot.shardrestore import restore_shards, upload_object
 
     if manifest.mode == "shards":
         return restore_shards(job, manifest, dest, with_aliases)

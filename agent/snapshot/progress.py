@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+import threading
 import time
 from typing import Any
 
@@ -12,7 +13,7 @@ log = structlog.get_logger("ragops.progress")
 
 
 class TransferProgress:
-    """Call ``advance(n)`` per chunk; ``close()`` when done (or failed)."""
+    """Call ``advance(n)`` per chunk, from any thread; ``close()`` when done (or failed)."""
 
     def __init__(
         self, event: str, total: int | None, label: str, every_seconds: float = 30.0, **fields: Any
@@ -22,6 +23,7 @@ class TransferProgress:
         self.every = every_seconds
         self.started = self.last = time.monotonic()
         self.bar: Any = None
+        self.lock = threading.Lock()  # shards mode advances it from several streams
         if sys.stderr.isatty():
             import click
 
@@ -29,6 +31,10 @@ class TransferProgress:
             self.bar.__enter__()
 
     def advance(self, count: int) -> None:
+        with self.lock:
+            self._advance(count)
+
+    def _advance(self, count: int) -> None:
         self.done += count
         if self.bar is not None:
             self.bar.update(count)

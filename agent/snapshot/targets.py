@@ -127,8 +127,11 @@ class Target:
     def _fail(self, action: str, key: str, exc: BaseException) -> StorageError:
         return StorageError(f"{self.display}: {action} {key}: {describe_error(exc)}")
 
-    def put_stream(self, key: str, chunks: Iterable[bytes]) -> None:
-        """Upload everything ``chunks`` yields; an exception from it aborts the upload."""
+    def put_stream(
+        self, key: str, chunks: Iterable[bytes], *, concurrency: int | None = None
+    ) -> None:
+        """Upload everything ``chunks`` yields; an exception from it aborts the upload.
+        ``concurrency``: parts in flight for this upload [default: snapshot.concurrency]."""
         import obstore
 
         self._restrict(key, finished=False)
@@ -139,7 +142,7 @@ class Target:
                 chunks,
                 use_multipart=True,
                 chunk_size=self.part_size,
-                max_concurrency=self.concurrency,
+                max_concurrency=concurrency or self.concurrency,
             )
         except _errors() as exc:
             failed = self._fail("uploading", key, exc)

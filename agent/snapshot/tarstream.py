@@ -74,6 +74,7 @@ class TarParser:
         self.in_member = False
         self.done = False
         self.offset = 0
+        self.trailer = -1  # bytes seen after the first end-of-archive block (-1: none yet)
 
     def feed(self, chunk: bytes | memoryview) -> None:
         view = memoryview(chunk).cast("B")
@@ -101,7 +102,15 @@ class TarParser:
                 if len(self.header) == BLOCK:
                     block, self.header = bytes(self.header), bytearray()
                     self._header(block)
+        if self.done and 0 <= self.trailer < BLOCK:
+            self.trailer += min(BLOCK - self.trailer, end - pos)
         self.offset += end
+
+    @property
+    def ended(self) -> bool:
+        """Both blocks of the end-of-archive marker have gone by: a stream that stops
+        sooner was cut short (their content is not checked, as tarfile does not)."""
+        return self.trailer == BLOCK
 
     def close(self) -> None:
         if self.done:
@@ -114,7 +123,7 @@ class TarParser:
 
     def _header(self, block: bytes) -> None:
         if block == bytes(BLOCK):
-            self.done = True
+            self.done, self.trailer = True, 0
             return
         try:
             info = tarfile.TarInfo.frombuf(block, "utf-8", "surrogateescape")

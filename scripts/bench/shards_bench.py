@@ -8,18 +8,26 @@ engine shards, points of 256 random floats) is backed up into SeaweedFS three wa
 - the pipeline the seeds ran: ``curl -X POST .../snapshots``, copy the snapshots directory,
   ``tar -czf``, ``aws s3 cp`` (the AWS CLI from PyPI), ``find -mtime +7 -delete``.
 
+Before each way the collection's files are read once (page cache warm for every way).
 Printed per way: bytes written to the Qdrant host's disk during the run (the stand-in's
 ``/proc/<pid>/io`` write_bytes, plus the backup processes' own block writes from wait4),
 end-to-end seconds (request to committed manifest or finished upload) and peak RSS of the
 backup process tree (MiB, wait4). Qdrant-side snapshots are deleted between ways.
 
+Both ragops modes run with ``part_size_mib = 5`` and ``concurrency = 4``. With ``--work``
+the filled collections stay there (``shards-bench-filled-<size>/``) for the next run;
+``--fill-only`` makes them, so a measurement on a quiet machine does not include the fill:
+
     python3 -m venv /tmp/aws && /tmp/aws/bin/pip install awscli
-    .venv/bin/python scripts/bench/shards_bench.py --sizes 256M,1G,4G --aws /tmp/aws/bin/aws
+    .venv/bin/python scripts/bench/shards_bench.py --sizes 256M,1G,4G --work /var/tmp --fill-only
+    .venv/bin/python scripts/bench/shards_bench.py --sizes 256M,1G,4G --work /var/tmp \
+        --aws /tmp/aws/bin/aws
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import shutil
 import subprocess
@@ -80,6 +88,26 @@ def fill(qdrant: QdrantStandin, size: int) -> int:
     return count
 
 
+def filled_storage(qdrant_dir: Path, size: int) -> tuple[QdrantStandin, int]:
+    """The stand-in on a filled collection of ``size``: reused from an earlier run when
+    ``qdrant_dir`` has one (``filled.json`` is written once the fill is complete)."""
+    marker = qdrant_dir / "filled.json"
+    if marker.is_file():
+        qdrant = start_standin(qdrant_dir, snapshot_size=0)
+        clean_qdrant(qdrant)
+        return qdrant, int(json.loads(marker.read_text())["points"])
+    shutil.rmtree(qdrant_dir, ignore_errors=True)
+    qdrant = start_standin(qdrant_dir, snapshot_size=0)
+    started = time.monotonic()
+    try:
+        points = fill(qdrant, size)
+    except BaseException:
+        qdrant.stop()
+        raise
+    marker.write_text(json.dumps({"points": points, "seconds": time.monotonic() - started}))
+    return qdrant, points
+
+
 def measure(argv: list[str], env: dict[str, str], standin_pid: int) -> tuple[int, float, float]:
     """Host disk bytes, seconds, peak RSS MiB."""
     before = written_by(standin_pid)
@@ -95,30 +123,44 @@ def measure(argv: list[str], env: dict[str, str], standin_pid: int) -> tuple[int
     return host, seconds, usage.ru_maxrss / 1024
 
 
+def warm(directory: Path) -> None:
+    """Read the collection's files once, so that every way finds them in the page cache (a
+    collection filled by an earlier run is on disk only, and the first way would pay it)."""
+    for path in sorted(directory.rglob("*")):
+        if path.is_file():
+            with path.open("rb") as handle:
+                while handle.read(1 << 20):
+                    pass
+
+
 def clean_qdrant(qdrant: QdrantStandin) -> None:
     for snap in qdrant.snapshots("bench"):
         qdrant.call("DELETE", f"/collections/bench/snapshots/{snap['name']}")
 
 
-def run_size(size: int, aws: str, work: Path) -> list[tuple[str, int, float, float]]:
+def run_size(size: int, aws: str, cache: Path, work: Path) -> list[tuple[str, int, float, float]]:
     weed: Seaweed = start_weed(work / "weed")
-    qdrant = start_standin(work / "qdrant", snapshot_size=0)
+    qdrant, points = filled_storage(cache, size)
     rows = []
     try:
-        points = fill(qdrant, size)
         actual = tree_size(qdrant.storage / "collections" / "bench")
         print(
             f"# {size >> 20} MiB asked: {points} points, "
             f"{actual / (1 << 20):.0f} MiB of shard files"
         )
+        sys.stdout.flush()
         for mode in ("shards", "collection"):
             tmp = work / mode
             tmp.mkdir()
             ragops = write_config(
                 tmp, qdrant, f"s3://{weed.bucket}/{mode}", endpoint=weed.endpoint, mode=mode
             )
+            # ragops' default concurrency (the tests' is 2); parts of 5 MiB, S3's minimum.
+            text = ragops.config.read_text().replace("concurrency = 2", "concurrency = 4")
+            ragops.config.write_text(text)
             argv = [sys.executable, "-m", "agent.cli", "--config", str(ragops.config)]
             argv += ["snapshot", "create", "--collection", "bench"]
+            warm(qdrant.storage / "collections" / "bench")
             rows.append((f"ragops, mode={mode}", *measure(argv, ragops.env, qdrant.proc.pid)))
             clean_qdrant(qdrant)
         stage = work / "stage"
@@ -139,7 +181,9 @@ def run_size(size: int, aws: str, work: Path) -> list[tuple[str, int, float, flo
             }
         )
         argv = ["bash", "-c", PIPELINE]
+        warm(qdrant.storage / "collections" / "bench")
         rows.append(("seeds' shell pipeline", *measure(argv, env, qdrant.proc.pid)))
+        clean_qdrant(qdrant)
     finally:
         qdrant.stop()
         weed.proc.kill()
@@ -151,13 +195,35 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", default="256M,1G,4G")
     parser.add_argument("--aws", default=shutil.which("aws") or "aws")
-    parser.add_argument("--work", default=None, help="scratch directory [default: a temp dir]")
+    parser.add_argument(
+        "--work",
+        default=None,
+        help="scratch directory, where filled collections are kept for later runs "
+        "[default: a temp dir, removed]",
+    )
+    parser.add_argument(
+        "--fill-only",
+        action="store_true",
+        help="fill the collections of --sizes in --work and stop (then measure on a quiet machine)",
+    )
     args = parser.parse_args()
+    if args.fill_only:
+        if not args.work:
+            parser.error("--fill-only keeps the collections in --work: give it")
+        for text in args.sizes.split(","):
+            qdrant, points = filled_storage(
+                Path(args.work) / f"shards-bench-filled-{text}", parse_size(text)
+            )
+            qdrant.stop()
+            print(f"{text}: {points} points")
+        return
     print(f"{'size':>8}  {'way':<24} {'host disk MiB':>13} {'seconds':>8} {'peak RSS MiB':>12}")
     for text in args.sizes.split(","):
         work = Path(tempfile.mkdtemp(prefix="shards-bench-", dir=args.work))
+        # With --work, the filled collection stays for the next run (keyed by size).
+        cache = Path(args.work) / f"shards-bench-filled-{text}" if args.work else work / "qdrant"
         try:
-            for way, host, seconds, rss in run_size(parse_size(text), args.aws, work):
+            for way, host, seconds, rss in run_size(parse_size(text), args.aws, cache, work):
                 print(
                     f"{text:>8}  {way:<24} {host / (1 << 20):>13.1f} {seconds:>8.1f} {rss:>12.1f}"
                 )

@@ -22,7 +22,9 @@ Test controls (not part of Qdrant's API, no api-key needed):
                     drop_download_after (bytes), slow_download_bps, wrong_checksum (bool),
                     snapshot_size (bytes), corrupt_segment (bool: the next snapshot's shard 0
                     gets a segment file altered before the checksum is taken),
-                    slow_stream_bps (shard streams read their files at this rate)
+                    slow_stream_bps (shard streams read their files at this rate),
+                    shard_states ({"<shard id>": "Partial", ...}: the state this node
+                    reports for its local replicas in GET /collections/{c}/cluster)
   DELETE /_fault    clear every fault
   POST /_fill       {"collection", "count", "start", "seed"}: upsert ``count`` random points
                     (every dense vector, payload {"n": id}) in-process, for benchmarks
@@ -30,8 +32,9 @@ Test controls (not part of Qdrant's API, no api-key needed):
   DELETE /_requests forget them
   GET /_stream_aborts shard streams ended by the idle timeout (collection, shard, why)
 
-Shards, cluster, aliases and payload indexes: see qdrant_shards.py (``--peer-id``,
-``--peers``, ``--placement``, ``--stream-idle-timeout`` for the multi-node mode).
+The state and the test controls are qdrant_state.py. Shards, cluster, aliases and payload
+indexes: see qdrant_shards.py (``--peer-id``, ``--peers``, ``--placement``,
+``--stream-idle-timeout`` for the multi-node mode).
 """
 
 from __future__ import annotations
@@ -42,11 +45,9 @@ import json
 import os
 import re
 import secrets
-import shutil
 import socket
 import sys
 import tempfile
-import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -66,65 +67,15 @@ if TYPE_CHECKING:
         HttpError,
         stream_multipart_file,
     )
-    from tests.standins.qdrant_engine import Collection
+    from tests.standins.qdrant_state import State, control
 else:
     import qdrant_api as api
     import qdrant_shards as shards
     from qdrant_body import BLOCK, BodyReader, HashingWriter, HttpError, stream_multipart_file
-    from qdrant_engine import Collection
+    from qdrant_state import State, control
 
 HEALTH = {"/healthz": "healthz check passed", "/livez": "healthz check passed"}
 HEALTH["/readyz"] = "all shards are ready"
-
-
-class State:
-    # Set by qdrant_shards.init_state.
-    peer_id: int
-    peers: dict[int, str]
-    placement: dict[int, list[int]]
-    idle_timeout: float
-    stream_aborts: list[dict[str, Any]]
-    aliases: dict[str, str]
-
-    def __init__(self, args: argparse.Namespace) -> None:
-        self.version: str = args.version
-        self.api_key: str | None = args.api_key
-        self.storage = Path(args.storage or tempfile.mkdtemp(prefix="qdrant-standin-"))
-        self.lock = threading.RLock()
-        self.collections: dict[str, Collection] = {}
-        self.faults: dict[str, Any] = {"snapshot_size": args.snapshot_size}
-        self.requests: list[dict[str, Any]] = []
-        self.compact = bool(getattr(args, "compact", False))
-        self.operation_id = 0
-        shards.init_state(self, args)
-        # Like Qdrant: what was stored before a restart is loaded again.
-        base = self.collections_dir
-        if base.is_dir():
-            for directory in sorted(base.iterdir()):
-                if (directory / "config.json").is_file():
-                    self.collections[directory.name] = Collection.open(directory)
-                elif directory.is_dir():
-                    shutil.rmtree(directory)  # a recover interrupted by a kill
-
-    def save_aliases(self) -> None:
-        self.storage.mkdir(parents=True, exist_ok=True)
-        (self.storage / "aliases.json").write_text(json.dumps(self.aliases))
-
-    @property
-    def collections_dir(self) -> Path:
-        return self.storage / "collections"
-
-    def snapshot_dir(self, collection: str) -> Path:
-        return self.storage / "snapshots" / collection
-
-    def take_fault(self, name: str) -> bool:
-        """Consume one occurrence of a counted fault."""
-        with self.lock:
-            left = int(self.faults.get(name) or 0)
-            if left > 0:
-                self.faults[name] = left - 1
-                return True
-            return False
 
 
 # ---- the HTTP handler ---------------------------------------------------------------------
@@ -214,7 +165,7 @@ class Handler(BaseHTTPRequestHandler):
         query = {k: v[-1] for k, v in parse_qs(parts.query, keep_blank_values=True).items()}
         try:
             if path.startswith("/_"):
-                self.control(method, path, started)
+                control(self, method, path, started)
                 return
             if path == "/" and method == "GET":
                 self.record(method, path, parts.query, None)
@@ -256,32 +207,6 @@ class Handler(BaseHTTPRequestHandler):
                     "content_type": ctype or self.headers.get("Content-Type", ""),
                 }
             )
-
-    def control(self, method: str, path: str, started: float) -> None:
-        state = self.state
-        if path == "/_fault" and method == "POST":
-            with state.lock:
-                state.faults.update(self.read_json() or {})
-                self.ok(dict(state.faults), started)
-        elif path == "/_fault" and method == "DELETE":
-            with state.lock:
-                size = state.faults.get("snapshot_size")
-                state.faults = {"snapshot_size": size}
-            self.ok(True, started)
-        elif path == "/_fill" and method == "POST":
-            self.ok(api.fill(state, self.read_json() or {}), started)
-        elif path == "/_requests" and method == "GET":
-            with state.lock:
-                self.ok(list(state.requests), started)
-        elif path == "/_stream_aborts" and method == "GET":
-            with state.lock:
-                self.ok(list(state.stream_aborts), started)
-        elif path == "/_requests" and method == "DELETE":
-            with state.lock:
-                state.requests.clear()
-            self.ok(True, started)
-        else:
-            raise HttpError(404, f"Not found: {path}")
 
     # -- the API --
 

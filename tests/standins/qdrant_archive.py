@@ -27,7 +27,6 @@ import json
 import os
 import random
 import tarfile
-import tempfile
 import time
 from pathlib import Path
 from typing import IO, Any
@@ -91,6 +90,29 @@ def _segment_tar(segment: Path, out: IO[bytes], corrupt: bool) -> None:
                 inner.addfile(info, handle)
 
 
+def _add_written(
+    tar: tarfile.TarFile, out: IO[bytes], name: str, segment: Path, corrupt: bool
+) -> None:
+    """The segment's tar written in place as an entry of ``tar``, as Qdrant's
+    ``blocking_write_fn`` does (tar's ``append_writer``): a header, the data streamed after
+    it, then the header rewritten with the size (``out`` is seekable). Nothing is staged."""
+    start = tar.offset
+    info = tarfile.TarInfo(name)
+    info.mtime = int(time.time())
+    header = len(info.tobuf(tarfile.GNU_FORMAT, tar.encoding, tar.errors))
+    out.seek(start + header)
+    _segment_tar(segment, out, corrupt)
+    end = out.tell()
+    info.size = end - start - header
+    out.write(bytes(-info.size % tarfile.BLOCKSIZE))
+    finished = out.tell()
+    out.seek(start)
+    out.write(info.tobuf(tarfile.GNU_FORMAT, tar.encoding, tar.errors))
+    out.seek(finished)
+    tar.offset = finished
+    tar.members.append(info)  # type: ignore[attr-defined]  # what addfile records
+
+
 def write_archive(
     path: Path,
     collection: Any,
@@ -119,12 +141,7 @@ def write_archive(
             for segment in sorted(p for p in (shard_dir / "segments").iterdir() if p.is_dir()):
                 corrupt = corrupt_segment and shard_id == 0
                 corrupt_segment = corrupt_segment and not corrupt
-                with tempfile.TemporaryFile(dir=path.parent) as seg:
-                    _segment_tar(segment, seg, corrupt)
-                    seg_info = tarfile.TarInfo(f"{shard_id}/segments/{segment.name}.tar")
-                    seg_info.size, seg_info.mtime = seg.tell(), int(time.time())
-                    seg.seek(0)
-                    tar.addfile(seg_info, seg)
+                _add_written(tar, out, f"{shard_id}/segments/{segment.name}.tar", segment, corrupt)
         # Two zero blocks end a tar; tarfile's padding to a 10 KiB record is left out, so
         # the archive can be exactly ``size`` bytes.
         fill = size - tar.offset - tarfile.BLOCKSIZE - 2 * tarfile.BLOCKSIZE

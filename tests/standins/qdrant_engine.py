@@ -20,6 +20,7 @@ import os
 import shutil
 import sys
 import threading
+from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -215,14 +216,25 @@ class Collection:
     def _upsert(self, incoming: list[dict[str, Any]]) -> None:
         for point in incoming:
             check_vector(self.config, point.get("vector"))
-        routed: dict[int, list[edge.Point]] = {}
-        for point in incoming:
-            routed.setdefault(shard_of(point["id"], len(self.shards)), []).append(
-                edge.Point(point["id"], to_edge_vector(point["vector"]), point.get("payload") or {})
+        self.upsert_points(
+            (
+                point["id"],
+                edge.Point(
+                    point["id"], to_edge_vector(point["vector"]), point.get("payload") or {}
+                ),
             )
-        for index, points in routed.items():
+            for point in incoming
+        )
+
+    def upsert_points(self, points: Iterable[tuple[Any, edge.Point]]) -> None:
+        """Route (id as given, engine point) pairs to their shards; update and flush each
+        shard once."""
+        routed: dict[int, list[edge.Point]] = {}
+        for point_id, point in points:
+            routed.setdefault(shard_of(point_id, len(self.shards)), []).append(point)
+        for index, shard_points in routed.items():
             try:
-                self.shards[index].update(edge.UpdateOperation.upsert_points(points))
+                self.shards[index].update(edge.UpdateOperation.upsert_points(shard_points))
             except Exception as exc:  # the engine raises plain Exception with its message
                 raise HttpError(400, f"Wrong input: {exc}") from None
             self.shards[index].flush()

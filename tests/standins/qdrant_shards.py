@@ -24,6 +24,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import errno
+import fcntl
 import io
 import json
 import os
@@ -40,16 +41,19 @@ from typing import TYPE_CHECKING, Any
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 if TYPE_CHECKING:
-    from tests.standins.qdrant import Handler, State
+    from tests.standins.qdrant import Handler
     from tests.standins.qdrant_api import collection
     from tests.standins.qdrant_body import HashingWriter, HttpError, stream_multipart_file
+    from tests.standins.qdrant_state import State
 else:
     from qdrant_api import collection
     from qdrant_body import HashingWriter, HttpError, stream_multipart_file
 
 import qdrant_edge as edge
 
-PIPE_CHUNK = 65536
+# Qdrant builds the stream in Rust with large writes; tarfile's defaults (10 KiB stream
+# records, 16 KiB file reads) and a 64 KiB pipe made the stand-in the bound of a shard stream.
+PIPE_CHUNK = 1 << 20
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -172,12 +176,18 @@ def stream_shard(handler: Handler, name: str, raw_id: str) -> None:
         coll.guard.acquire()
     rate = float(state.faults.get("slow_stream_bps") or 0)
     read_fd, write_fd = os.pipe()
+    with contextlib.suppress(OSError):  # above /proc/sys/fs/pipe-max-size: keep the default
+        fcntl.fcntl(write_fd, fcntl.F_SETPIPE_SZ, PIPE_CHUNK)
 
     def produce() -> None:
         writer = _TimeoutWriter(write_fd, state.idle_timeout)
         aborted = ""
         try:
-            with tarfile.open(fileobj=writer, mode="w|", format=tarfile.GNU_FORMAT) as tar:  # type: ignore[call-overload]
+            with tarfile.open(  # type: ignore[call-overload]
+                fileobj=writer, mode="w|", format=tarfile.GNU_FORMAT, bufsize=PIPE_CHUNK
+            ) as tar:
+                if not rate:  # tarfile wants whole buffers; a slowed file gives 64 KiB
+                    tar.copybufsize = PIPE_CHUNK
                 write_stream(tar, state, coll.directory / str(shard_id), rate)
         except IdleTimeout as exc:
             aborted = str(exc)
@@ -262,10 +272,12 @@ def collection_cluster(state: State, name: str) -> dict[str, Any]:
     with state.lock:
         coll = collection(state, name)
         local, remote = [], []
+        states = state.faults.get("shard_states") or {}
         for shard_id, shard in enumerate(coll.shards):
             if is_local(state, shard_id):
                 count = shard.count(edge.CountRequest(exact=True))
-                local.append({"shard_id": shard_id, "points_count": count, "state": "Active"})
+                replica = states.get(str(shard_id), "Active")
+                local.append({"shard_id": shard_id, "points_count": count, "state": replica})
             for peer in state.placement.get(shard_id, []):
                 if peer != state.peer_id:
                     remote.append({"shard_id": shard_id, "peer_id": peer, "state": "Active"})

@@ -8,6 +8,7 @@ from a node that holds it.
 from __future__ import annotations
 
 import json
+import subprocess
 import time
 import uuid
 from collections.abc import Iterator
@@ -155,22 +156,26 @@ def test_a_reader_stall_beyond_the_idle_timeout_fails_clearly_and_aborts_the_upl
         standin.stop()
 
 
-@pytest.fixture
-def cluster(tmp_path: Path) -> Iterator[list[QdrantStandin]]:
-    """Three stand-ins on 127.0.0.1-3, one port: shards 0 on peer 1, 1 on peers 2 and 3
-    (replicated twice), 2 on peer 3. Each reports the others as peers."""
+def start_cluster(tmp: Path, peers: int, placement: str) -> list[QdrantStandin]:
+    """Stand-ins on 127.0.0.1..N, one port, each reporting the others as peers."""
     port = free_ports(1)[0]
-    peers = ",".join(f"{i}=http://127.0.0.{i}:6335/" for i in (1, 2, 3))
-    placement = "0=1,1=2+3,2=3"
-    nodes = [
+    uris = ",".join(f"{i}=http://127.0.0.{i}:6335/" for i in range(1, peers + 1))
+    return [
         start_standin(
-            tmp_path / f"node{i}",
+            tmp / f"node{i}",
             host=f"127.0.0.{i}",
             port=port,
-            extra=("--peer-id", str(i), "--peers", peers, "--placement", placement),
+            extra=("--peer-id", str(i), "--peers", uris, "--placement", placement),
         )
-        for i in (1, 2, 3)
+        for i in range(1, peers + 1)
     ]
+
+
+@pytest.fixture
+def cluster(tmp_path: Path) -> Iterator[list[QdrantStandin]]:
+    """Three stand-ins: shards 0 on peer 1, 1 on peers 2 and 3 (replicated twice), 2 on
+    peer 3."""
+    nodes = start_cluster(tmp_path, 3, "0=1,1=2+3,2=3")
     yield nodes
     for node in nodes:
         if node.proc.poll() is None:
@@ -207,6 +212,15 @@ def test_a_cluster_snapshot_takes_every_shard_once_from_a_node_holding_it(
     assert deep.returncode == 0, deep.stderr
 
 
+def wait_for_stream(node: QdrantStandin, run: subprocess.Popen[str]) -> None:
+    """Until ``node`` has been streaming a shard for a second."""
+    deadline = time.monotonic() + 120
+    while not [r for r in node.requests() if r["path"].endswith("/snapshot")]:
+        assert time.monotonic() < deadline and run.poll() is None
+        time.sleep(0.1)
+    time.sleep(1.0)
+
+
 def test_a_node_killed_mid_run_fails_it_naming_the_node_and_commits_nothing(
     cluster: list[QdrantStandin], seaweed: Seaweed, tmp_path: Path, prefix: str
 ) -> None:
@@ -214,11 +228,7 @@ def test_a_node_killed_mid_run_fails_it_naming_the_node_and_commits_nothing(
     victim = cluster[2]  # the only holder of shard 2
     victim.fault(slow_stream_bps=2_000_000)
     run = ragops.popen("snapshot", "create", "--collection", "docs")
-    deadline = time.monotonic() + 120
-    while not [r for r in victim.requests() if r["path"].endswith("/snapshot")]:
-        assert time.monotonic() < deadline and run.poll() is None
-        time.sleep(0.1)
-    time.sleep(1.0)
+    wait_for_stream(victim, run)
     victim.proc.kill()
     _, stderr = run.communicate(timeout=120)
     assert run.returncode == 1
@@ -226,3 +236,75 @@ def test_a_node_killed_mid_run_fails_it_naming_the_node_and_commits_nothing(
     assert "nothing was committed" in stderr
     assert seaweed.open_uploads(prefix) == []
     assert seaweed.keys(prefix) == []
+
+
+def test_a_failed_stream_stops_the_one_beside_it_and_commits_nothing(
+    cluster: list[QdrantStandin], seaweed: Seaweed, tmp_path: Path, prefix: str
+) -> None:
+    ragops = cluster_config(tmp_path, cluster, seaweed, prefix)
+    # concurrency 4: two shards stream side by side (shard 0 from peer 1 with shard 1 from
+    # peer 2, then shard 2 from peer 3), both slow but shard 1.
+    text = ragops.config.read_text().replace("concurrency = 2", "concurrency = 4")
+    ragops.config.write_text(text)
+    beside, victim = cluster[0], cluster[2]
+    beside.fault(slow_stream_bps=1_000_000)
+    victim.fault(slow_stream_bps=2_000_000)
+    run = ragops.popen("snapshot", "create", "--collection", "docs")
+    wait_for_stream(victim, run)
+    open_now = seaweed.open_uploads(prefix)
+    assert any(k.endswith("-shard-0.snapshot") for k in open_now), open_now  # still streaming
+    victim.proc.kill()
+    _, stderr = run.communicate(timeout=120)
+    assert run.returncode == 1
+    assert victim.url in stderr and "shard 2 from node" in stderr, stderr
+    assert "nothing was committed" in stderr and beside.url not in stderr
+    assert seaweed.open_uploads(prefix) == []
+    assert seaweed.keys(prefix) == []
+
+
+def test_a_peer_holding_no_shard_is_asked_for_none(
+    seaweed: Seaweed, tmp_path: Path, prefix: str
+) -> None:
+    nodes = start_cluster(tmp_path, 4, "0=1,1=2+3,2=3")  # peer 4: in the cluster, no shard
+    try:
+        ragops = cluster_config(tmp_path, nodes, seaweed, prefix)
+        done = ragops.run("snapshot", "create", "--collection", "docs")
+        assert done.returncode == 0, done.stderr
+        manifest = json.loads(ragops.run("snapshot", "list", "--json").stdout)[0]
+        assert sorted(s["id"] for s in manifest["shards"]) == [0, 1, 2]
+        assert nodes[3].url not in {s["node"] for s in manifest["shards"]}
+        asked = [r["path"] for r in nodes[3].requests() if r["path"].startswith("/collections/")]
+        assert "/collections/docs/cluster" in asked
+        assert not [p for p in asked if p.endswith("/snapshot")]
+    finally:
+        for node in nodes:
+            node.stop()
+
+
+@pytest.mark.parametrize(
+    ("placement", "why"),
+    [
+        ("0=1,1=2+3,2=4", "shard 2 held only by peer 4, which GET /cluster does not list"),
+        ("0=1,1=2+3,2=3", "shard 2's only replica is Partial (being transferred)"),
+    ],
+)
+def test_a_shard_without_an_active_replica_fails_in_one_line_before_any_stream(
+    seaweed: Seaweed, tmp_path: Path, prefix: str, placement: str, why: str
+) -> None:
+    nodes = start_cluster(tmp_path, 3, placement)
+    try:
+        ragops = cluster_config(tmp_path, nodes, seaweed, prefix)
+        if "Partial" in why:
+            nodes[2].fault(shard_states={"2": "Partial"})
+        failed = ragops.run("snapshot", "create", "--collection", "docs")
+        assert failed.returncode == 1, why
+        last = failed.stderr.strip().splitlines()[-1]
+        assert last.startswith("ragops: docs: no node holds an active replica of shard 2 "), last
+        assert last.endswith("nothing was committed"), last
+        assert "Traceback" not in failed.stderr
+        streamed = [r for n in nodes for r in n.requests() if r["path"].endswith("/snapshot")]
+        assert streamed == []
+        assert seaweed.keys(prefix) == [] and seaweed.open_uploads(prefix) == []
+    finally:
+        for node in nodes:
+            node.stop()

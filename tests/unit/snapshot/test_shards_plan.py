@@ -1,9 +1,7 @@
-"""Shards mode's pure core: mode choice, tar end tracking, cluster planning, restore bodies."""
+"""Shards mode's pure core: mode choice, streams side by side, cluster planning, restore bodies."""
 
 from __future__ import annotations
 
-import io
-import tarfile
 from typing import Any
 
 import pytest
@@ -11,7 +9,8 @@ import pytest
 from agent.snapshot.cluster import Node, nodes_from_status, plan_sources
 from agent.snapshot.jobs import SnapshotError
 from agent.snapshot.manifest import ManifestError, parse_manifest
-from agent.snapshot.shards import TarEnd, create_body, index_schemas, use_shards
+from agent.snapshot.shardrestore import create_body, index_schemas
+from agent.snapshot.shards import plan_streams, use_shards
 
 
 def test_auto_mode_uses_shards_from_qdrant_1_12_on() -> None:
@@ -20,35 +19,22 @@ def test_auto_mode_uses_shards_from_qdrant_1_12_on() -> None:
     assert use_shards("shards", "1.0.0") and not use_shards("collection", "1.19.0")
 
 
-def tar_bytes() -> bytes:
-    out = io.BytesIO()
-    with tarfile.open(fileobj=out, mode="w|", format=tarfile.GNU_FORMAT) as tar:
-        for name, size in (("a.json", 10), ("segments/x/files/" + "l" * 150, 70000)):
-            info = tarfile.TarInfo(name)
-            info.size = size
-            tar.addfile(info, io.BytesIO(bytes(size)))
-    return out.getvalue()
-
-
-@pytest.mark.parametrize("piece", [1, 511, 512, 4096, 1 << 20])
-def test_a_whole_tar_is_complete_in_pieces_of_any_size(piece: int) -> None:
-    data, end = tar_bytes(), TarEnd()
-    for start in range(0, len(data), piece):
-        end.feed(data[start : start + piece])
-    assert end.complete
-
-
-def test_a_tar_cut_short_even_inside_zeros_is_not_complete() -> None:
-    data = tar_bytes()
-    for cut in (512, 2048, len(data) // 2, len(data) - 10241):
-        end = TarEnd()
-        end.feed(data[:cut])
-        assert not end.complete, cut
-
-
-def test_a_stream_that_is_no_tar_is_refused() -> None:
-    with pytest.raises(SnapshotError, match="not a tar"):
-        TarEnd().feed(b"x" * 1024)
+@pytest.mark.parametrize(
+    ("shards", "concurrency", "expected"),
+    [
+        (3, 4, (2, 2)),
+        (1, 4, (1, 4)),
+        (2, 2, (1, 2)),
+        (12, 8, (4, 2)),
+        (3, 8, (3, 2)),
+        (3, 1, (1, 1)),
+        (0, 4, (1, 4)),
+    ],
+)
+def test_shards_stream_side_by_side_each_with_two_parts_in_flight_when_concurrency_allows(
+    shards: int, concurrency: int, expected: tuple[int, int]
+) -> None:
+    assert plan_streams(shards, concurrency) == expected
 
 
 def view(peer: int, local: list[tuple[int, str]], remote: list[tuple[int, int]]) -> dict[str, Any]:

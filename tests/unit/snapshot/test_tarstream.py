@@ -139,3 +139,36 @@ def test_links_are_not_files_and_a_gnu_sparse_member_is_an_error() -> None:
     block = sparse.tobuf(tarfile.GNU_FORMAT)
     with pytest.raises(TarFormatError, match="sparse"):
         parse(block + bytes(1024), [512])
+
+
+def shard_stream() -> bytes:
+    """A shard stream as Qdrant's Streamable format sends it: a GNU long name, no padding
+    record after the end marker (Python's tarfile adds one; it is cut off here)."""
+    data = archive(tarfile.GNU_FORMAT, {"a.json": b"x" * 10, LONG: b"\x01" * 70000})
+    end = data.index(bytes(1024), 512 * 4 + 70000)
+    end += -end % 512  # the end marker starts on the first block boundary after the data
+    return data[: end + 1024]
+
+
+@pytest.mark.parametrize("piece", [1, 511, 512, 4096, 1 << 20])
+def test_a_whole_tar_has_ended_in_pieces_of_any_size(piece: int) -> None:
+    data, parser = shard_stream(), TarParser(Recorder())
+    for start in range(0, len(data), piece):
+        parser.feed(data[start : start + piece])
+    assert parser.ended
+
+
+def test_a_tar_cut_short_has_not_ended_even_between_its_two_end_blocks() -> None:
+    data = shard_stream()
+    for cut in (512, 2048, len(data) // 2, len(data) - 1024, len(data) - 513, len(data) - 1):
+        parser = TarParser(Recorder())
+        parser.feed(data[:cut])
+        assert not parser.ended, cut
+
+
+def test_a_tar_without_end_blocks_closes_but_has_not_ended() -> None:
+    data = shard_stream()
+    parser = TarParser(Recorder())
+    parser.feed(data[:-1024])
+    parser.close()
+    assert parser.done and not parser.ended
