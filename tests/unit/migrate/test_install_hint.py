@@ -1,10 +1,14 @@
 from __future__ import annotations
 
+from pathlib import Path
+
 from agent.migrate.sources.base import DEB_PREFIX, install_hint
+
+CHECKOUT_VENV = Path(__file__).resolve().parents[3] / ".venv"
 
 
 def test_a_checkout_venv_is_told_to_install_the_extra_from_the_checkout() -> None:
-    hint = install_hint("faiss", prefix="/home/me/ragops/.venv")
+    hint = install_hint("faiss", prefix=str(CHECKOUT_VENV))
     assert hint.endswith(".venv/bin/pip install -e '.[faiss]'")
     assert "'ragops[" not in hint  # ragops is not on a package index
 
