@@ -8,7 +8,11 @@ engine shards, points of 256 random floats) is backed up into SeaweedFS three wa
 - the pipeline the seeds ran: ``curl -X POST .../snapshots``, copy the snapshots directory,
   ``tar -czf``, ``aws s3 cp`` (the AWS CLI from PyPI), ``find -mtime +7 -delete``.
 
-Before each way the collection's files are read once (page cache warm for every way).
+Each way runs ``--repeat`` times (default 3), the ways taking turns; the median is printed
+with the range, and the pipeline's median over the way's. Before the first way one object is
+written to the bucket (SeaweedFS grows its volumes on a bucket's first write), and before
+each trial the collection's files are read once (page cache warm for every way) and
+the last trial's writes are flushed (``sync``).
 Printed per way: bytes written to the Qdrant host's disk during the run (the stand-in's
 ``/proc/<pid>/io`` write_bytes, plus the backup processes' own block writes from wait4),
 end-to-end seconds (request to committed manifest or finished upload) and peak RSS of the
@@ -30,10 +34,12 @@ import argparse
 import json
 import os
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -60,6 +66,24 @@ tar -czf "$STAGE/bench-$name.tar.gz" -C "$STAGE/copy" .
   "s3://$BUCKET/pipeline/bench-$name.tar.gz"
 find "$STAGE" -name '*.tar.gz' -mtime +7 -delete
 """
+
+
+@dataclass(frozen=True)
+class Way:
+    name: str
+    argv: list[str]
+    env: dict[str, str]
+    stage: Path | None = None  # emptied before each trial, outside the measurement
+
+
+@dataclass(frozen=True)
+class Row:
+    """One way's trials: host disk bytes, seconds and peak RSS MiB of each."""
+
+    way: str
+    host: tuple[int, ...]
+    seconds: tuple[float, ...]
+    rss: tuple[float, ...]
 
 
 def parse_size(text: str) -> int:
@@ -138,10 +162,54 @@ def clean_qdrant(qdrant: QdrantStandin) -> None:
         qdrant.call("DELETE", f"/collections/bench/snapshots/{snap['name']}")
 
 
-def run_size(size: int, aws: str, cache: Path, work: Path) -> list[tuple[str, int, float, float]]:
+def warm_target(weed: Seaweed) -> None:
+    """One upload and delete before the first way: SeaweedFS grows its volumes on a bucket's
+    first write, which would otherwise be charged to whichever way runs first."""
+    client = weed.boto()
+    client.put_object(Bucket=weed.bucket, Key="warm-up", Body=os.urandom(8 << 20))
+    client.delete_object(Bucket=weed.bucket, Key="warm-up")
+
+
+def ragops_way(mode: str, qdrant: QdrantStandin, weed: Seaweed, work: Path) -> Way:
+    tmp = work / mode
+    tmp.mkdir()
+    ragops = write_config(
+        tmp, qdrant, f"s3://{weed.bucket}/{mode}", endpoint=weed.endpoint, mode=mode
+    )
+    # ragops' default concurrency (the tests' is 2); parts of 5 MiB, S3's minimum.
+    text = ragops.config.read_text().replace("concurrency = 2", "concurrency = 4")
+    ragops.config.write_text(text)
+    argv = [sys.executable, "-m", "agent.cli", "--config", str(ragops.config)]
+    argv += ["snapshot", "create", "--collection", "bench"]
+    return Way(f"ragops, mode={mode}", argv, ragops.env)
+
+
+def pipeline_way(qdrant: QdrantStandin, weed: Seaweed, aws: str, work: Path) -> Way:
+    stage = work / "stage"
+    stage.mkdir()
+    env = dict(os.environ)
+    env.update(
+        {
+            "QKEY": qdrant.api_key,
+            "QURL": qdrant.url,
+            "SNAPDIR": str(qdrant.storage / "snapshots" / "bench"),
+            "STAGE": str(stage),
+            "AWS": aws,
+            "EP": weed.endpoint,
+            "BUCKET": weed.bucket,
+            "AWS_ACCESS_KEY_ID": ACCESS_KEY,
+            "AWS_SECRET_ACCESS_KEY": SECRET_KEY,
+            "AWS_DEFAULT_REGION": "us-east-1",
+        }
+    )
+    return Way("seeds' shell pipeline", ["bash", "-c", PIPELINE], env, stage)
+
+
+def run_size(size: int, aws: str, cache: Path, work: Path, repeat: int) -> list[Row]:
+    """Each way ``repeat`` times, the ways taking turns (a slow spell of the machine falls on
+    all of them, not on one)."""
     weed: Seaweed = start_weed(work / "weed")
     qdrant, points = filled_storage(cache, size)
-    rows = []
     try:
         actual = tree_size(qdrant.storage / "collections" / "bench")
         print(
@@ -149,46 +217,26 @@ def run_size(size: int, aws: str, cache: Path, work: Path) -> list[tuple[str, in
             f"{actual / (1 << 20):.0f} MiB of shard files"
         )
         sys.stdout.flush()
-        for mode in ("shards", "collection"):
-            tmp = work / mode
-            tmp.mkdir()
-            ragops = write_config(
-                tmp, qdrant, f"s3://{weed.bucket}/{mode}", endpoint=weed.endpoint, mode=mode
-            )
-            # ragops' default concurrency (the tests' is 2); parts of 5 MiB, S3's minimum.
-            text = ragops.config.read_text().replace("concurrency = 2", "concurrency = 4")
-            ragops.config.write_text(text)
-            argv = [sys.executable, "-m", "agent.cli", "--config", str(ragops.config)]
-            argv += ["snapshot", "create", "--collection", "bench"]
-            warm(qdrant.storage / "collections" / "bench")
-            rows.append((f"ragops, mode={mode}", *measure(argv, ragops.env, qdrant.proc.pid)))
-            clean_qdrant(qdrant)
-        stage = work / "stage"
-        stage.mkdir()
-        env = dict(os.environ)
-        env.update(
-            {
-                "QKEY": qdrant.api_key,
-                "QURL": qdrant.url,
-                "SNAPDIR": str(qdrant.storage / "snapshots" / "bench"),
-                "STAGE": str(stage),
-                "AWS": aws,
-                "EP": weed.endpoint,
-                "BUCKET": weed.bucket,
-                "AWS_ACCESS_KEY_ID": ACCESS_KEY,
-                "AWS_SECRET_ACCESS_KEY": SECRET_KEY,
-                "AWS_DEFAULT_REGION": "us-east-1",
-            }
-        )
-        argv = ["bash", "-c", PIPELINE]
-        warm(qdrant.storage / "collections" / "bench")
-        rows.append(("seeds' shell pipeline", *measure(argv, env, qdrant.proc.pid)))
-        clean_qdrant(qdrant)
+        warm_target(weed)
+        ways = [ragops_way(m, qdrant, weed, work) for m in ("shards", "collection")]
+        ways.append(pipeline_way(qdrant, weed, aws, work))
+        samples: dict[str, list[tuple[int, float, float]]] = {w.name: [] for w in ways}
+        for _ in range(repeat):
+            for way in ways:
+                if way.stage is not None:
+                    shutil.rmtree(way.stage)
+                    way.stage.mkdir()
+                warm(qdrant.storage / "collections" / "bench")
+                # The last trial's dirty pages (its archive, stage, stored object) are flushed
+                # now, not during this one.
+                os.sync()
+                samples[way.name].append(measure(way.argv, way.env, qdrant.proc.pid))
+                clean_qdrant(qdrant)
     finally:
         qdrant.stop()
         weed.proc.kill()
         weed.proc.wait(15)
-    return rows
+    return [Row(name, *zip(*runs, strict=True)) for name, runs in samples.items()]
 
 
 def main() -> None:
@@ -206,7 +254,15 @@ def main() -> None:
         action="store_true",
         help="fill the collections of --sizes in --work and stop (then measure on a quiet machine)",
     )
+    parser.add_argument(
+        "--repeat",
+        type=int,
+        default=3,
+        help="trials of each way per size; the median is printed, with the range [default: 3]",
+    )
     args = parser.parse_args()
+    if args.repeat < 1:
+        parser.error("--repeat: at least 1")
     if args.fill_only:
         if not args.work:
             parser.error("--fill-only keeps the collections in --work: give it")
@@ -217,19 +273,27 @@ def main() -> None:
             qdrant.stop()
             print(f"{text}: {points} points")
         return
-    print(f"{'size':>8}  {'way':<24} {'host disk MiB':>13} {'seconds':>8} {'peak RSS MiB':>12}")
+    print(
+        f"{'size':>8}  {'way':<24} {'host disk MiB':>13} {'seconds (median, min-max)':>26} "
+        f"{'peak RSS MiB':>12} {'pipeline / way':>14}"
+    )
     for text in args.sizes.split(","):
         work = Path(tempfile.mkdtemp(prefix="shards-bench-", dir=args.work))
         # With --work, the filled collection stays for the next run (keyed by size).
         cache = Path(args.work) / f"shards-bench-filled-{text}" if args.work else work / "qdrant"
         try:
-            for way, host, seconds, rss in run_size(parse_size(text), args.aws, cache, work):
-                print(
-                    f"{text:>8}  {way:<24} {host / (1 << 20):>13.1f} {seconds:>8.1f} {rss:>12.1f}"
-                )
-                sys.stdout.flush()
+            rows = run_size(parse_size(text), args.aws, cache, work, args.repeat)
         finally:
             shutil.rmtree(work, ignore_errors=True)
+        pipeline = statistics.median(rows[-1].seconds)
+        for row in rows:
+            median = statistics.median(row.seconds)
+            spread = f"{median:.1f} ({min(row.seconds):.1f}-{max(row.seconds):.1f})"
+            print(
+                f"{text:>8}  {row.way:<24} {statistics.median(row.host) / (1 << 20):>13.1f} "
+                f"{spread:>26} {max(row.rss):>12.1f} {pipeline / median:>13.2f}x"
+            )
+        sys.stdout.flush()
 
 
 if __name__ == "__main__":
