@@ -45,6 +45,13 @@ def make_three_shards(standin: QdrantStandin, name: str, points: int = 300) -> N
         "optimizers_config": {"default_segment_number": 2},
     }
     standin.call("PUT", f"/collections/{name}", json=body)
+    fill(standin, name, points)
+    standin.call(
+        "PUT", f"/collections/{name}/index", json={"field_name": "tag", "field_schema": "keyword"}
+    )
+
+
+def fill(standin: QdrantStandin, name: str, points: int = 300) -> None:
     batch = [
         {
             "id": i,
@@ -55,9 +62,6 @@ def make_three_shards(standin: QdrantStandin, name: str, points: int = 300) -> N
     ]
     standin.call(
         "PUT", f"/collections/{name}/points", params={"wait": "true"}, json={"points": batch}
-    )
-    standin.call(
-        "PUT", f"/collections/{name}/index", json={"field_name": "tag", "field_schema": "keyword"}
     )
 
 
@@ -183,8 +187,11 @@ def cluster(tmp_path: Path) -> Iterator[list[QdrantStandin]]:
 
 
 def cluster_config(tmp: Path, nodes: list[QdrantStandin], seaweed: Seaweed, prefix: str) -> Ragops:
-    for node in nodes:
-        make_three_shards(node, "docs")
+    """ "docs" created through the first node (consensus creates it on every node); each
+    stand-in holds every shard's data, so the points are written to each."""
+    make_three_shards(nodes[0], "docs")
+    for node in nodes[1:]:
+        fill(node, "docs")
     return write_config(
         tmp, nodes[0], f"s3://{seaweed.bucket}/{prefix}", endpoint=seaweed.endpoint, mode="shards"
     )
