@@ -315,3 +315,64 @@ def test_a_shard_without_an_active_replica_fails_in_one_line_before_any_stream(
     finally:
         for node in nodes:
             node.stop()
+
+
+def uploads(node: QdrantStandin, name: str) -> list[int]:
+    """The shard ids uploaded to ``node`` by a client, as the stand-in recorded them."""
+    prefix, suffix = f"/collections/{name}/shards/", "/snapshots/upload"
+    return [
+        int(r["path"][len(prefix) : -len(suffix)])
+        for r in node.requests()
+        if r["method"] == "POST" and r["path"].startswith(prefix) and r["path"].endswith(suffix)
+    ]
+
+
+def shards_snapshot(ragops: Ragops, nodes: list[QdrantStandin]) -> dict[str, Any]:
+    """A shards-mode snapshot of \"docs\", the nodes' request records cleared after it."""
+    done = ragops.run("snapshot", "create", "--collection", "docs")
+    assert done.returncode == 0, done.stderr
+    manifest: dict[str, Any] = json.loads(ragops.run("snapshot", "list", "--json").stdout)[0]
+    for node in nodes:
+        node.call("DELETE", "/_requests")
+    return manifest
+
+
+def test_a_cluster_restore_uploads_every_shard_once_to_a_node_holding_it(
+    cluster: list[QdrantStandin], seaweed: Seaweed, tmp_path: Path, prefix: str
+) -> None:
+    ragops = cluster_config(tmp_path, cluster, seaweed, prefix)
+    manifest = shards_snapshot(ragops, cluster)
+    restored = ragops.run("snapshot", "restore", manifest["id"], "--to-collection", "docs2")
+    assert restored.returncode == 0, restored.stderr
+    held = {0: [1], 1: [2, 3], 2: [3]}  # the fixture's placement: shard -> peers
+    by_node = {peer: uploads(node, "docs2") for peer, node in enumerate(cluster, start=1)}
+    sent = sorted(s for shards in by_node.values() for s in shards)
+    assert sent == [0, 1, 2], by_node
+    for peer, shards in by_node.items():
+        assert all(peer in held[s] for s in shards), by_node
+    for node in cluster:
+        assert node.count("docs2") == 300
+        assert sample(node, "docs2") == sample(node, "docs")
+        assert (
+            node.call("GET", "/collections/docs2")["config"]
+            == (node.call("GET", "/collections/docs")["config"])
+        )
+
+
+def test_a_cluster_restore_with_a_node_down_fails_naming_it_before_any_upload(
+    cluster: list[QdrantStandin], seaweed: Seaweed, tmp_path: Path, prefix: str
+) -> None:
+    ragops = cluster_config(tmp_path, cluster, seaweed, prefix)
+    manifest = shards_snapshot(ragops, cluster)
+    victim = cluster[2]  # peer 3: shard 1's second replica, shard 2's only one
+    victim.proc.kill()
+    victim.proc.wait(10)
+    failed = ragops.run("snapshot", "restore", manifest["id"], "--to-collection", "docs2")
+    assert failed.returncode == 1
+    last = failed.stderr.strip().splitlines()[-1]
+    assert last.startswith(f"ragops: restore into 'docs2': node {victim.url} (peer 3) is down")
+    assert "it holds shard(s) 1, 2" in last and "Traceback" not in failed.stderr
+    assert "nothing was uploaded; 'docs2' is left created and empty" in last
+    assert [uploads(node, "docs2") for node in cluster[:2]] == [[], []]
+    for node in cluster[:2]:
+        assert node.count("docs2") == 0  # as the error says: created, empty
