@@ -376,3 +376,22 @@ def test_a_cluster_restore_with_a_node_down_fails_naming_it_before_any_upload(
     assert [uploads(node, "docs2") for node in cluster[:2]] == [[], []]
     for node in cluster[:2]:
         assert node.count("docs2") == 0  # as the error says: created, empty
+
+
+def test_a_failed_shard_upload_in_a_cluster_names_the_shard_and_the_node(
+    cluster: list[QdrantStandin], seaweed: Seaweed, tmp_path: Path, prefix: str
+) -> None:
+    ragops = cluster_config(tmp_path, cluster, seaweed, prefix)
+    manifest = shards_snapshot(ragops, cluster)
+    damaged = next(s for s in manifest["shards"] if s["id"] == 2)  # held by peer 3 only
+    key = f"{prefix}/{damaged['key']}"
+    seaweed.boto().put_object(Bucket=seaweed.bucket, Key=key, Body=b"\0" * damaged["size"])
+    failed = ragops.run("snapshot", "restore", manifest["id"], "--to-collection", "docs2")
+    assert failed.returncode == 1
+    last = failed.stderr.strip().splitlines()[-1]
+    assert last.startswith(
+        f"ragops: {manifest['id']}: shard 2 to node {cluster[2].url} (peer 3) failed: "
+    ), last
+    assert "does not match its manifest" in last and "run the restore again with --force" in last
+    assert "Traceback" not in failed.stderr
+    assert sorted(s for node in cluster for s in uploads(node, "docs2")) == [0, 1, 2]
