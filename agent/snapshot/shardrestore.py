@@ -98,7 +98,7 @@ def restore_shards(job: Job, manifest: Manifest, dest: str, with_aliases: bool) 
                     shard_id=shard_id,
                 )
             except RagopsError as exc:
-                if len(nodes) == 1:
+                if not clients:  # one node: the error is today's, and names it already
                     raise
                 raise SnapshotError(
                     f"{manifest.id}: shard {shard_id} to node {describe_node(node)} failed: "

@@ -127,6 +127,7 @@ def test_three_shards_round_trip_through_seaweedfs_stage_nothing_on_the_host(
     assert aliases == [{"alias_name": "live", "collection_name": "docs2"}]
     uploads = [r["path"] for r in qdrant.requests() if r["path"].endswith("/upload")]
     assert sorted(uploads) == [f"/collections/docs2/shards/{i}/snapshots/upload" for i in range(3)]
+    assert "/collections/docs2/cluster" not in {r["path"] for r in qdrant.requests()}  # one node
 
 
 def test_a_reader_stall_beyond_the_idle_timeout_fails_clearly_and_aborts_the_upload(
