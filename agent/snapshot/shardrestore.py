@@ -98,11 +98,12 @@ def restore_shards(job: Job, manifest: Manifest, dest: str, with_aliases: bool) 
                     shard_id=shard_id,
                 )
             except RagopsError as exc:
-                if not clients:  # one node: the error is today's, and names it already
-                    raise
+                # The shards before this one are loaded: the collection is neither the
+                # snapshot's nor what it was.
+                where = f" to node {describe_node(node)}" if clients else ""
                 raise SnapshotError(
-                    f"{manifest.id}: shard {shard_id} to node {describe_node(node)} failed: "
-                    f"{exc.message}; {dest!r} is incomplete: run the restore again with --force"
+                    f"{manifest.id}: shard {shard_id}{where} failed: {exc.message}; "
+                    f"{dest!r} is incomplete: run the restore again with --force"
                 ) from None
     finally:
         for client in clients.values():
@@ -179,7 +180,8 @@ def upload_object(
         if seen != size or digest.hexdigest() != sha256:
             raise SnapshotError(
                 f"{what}: the stored object does not match its manifest (size {seen}, "
-                f"SHA-256 {digest.hexdigest()}); restore stopped, {dest!r} is unchanged"
+                f"SHA-256 {digest.hexdigest()}); restore stopped"
+                + ("" if shard_id is not None else f", {dest!r} is unchanged")
             )
         yield tail
 

@@ -396,3 +396,28 @@ def test_a_failed_shard_upload_in_a_cluster_names_the_shard_and_the_node(
     assert "does not match its manifest" in last and "run the restore again with --force" in last
     assert "Traceback" not in failed.stderr
     assert sorted(s for node in cluster for s in uploads(node, "docs2")) == [0, 1, 2]
+
+
+def test_a_damaged_shard_on_one_node_says_the_collection_is_incomplete_not_unchanged(
+    qdrant: QdrantStandin, seaweed: Seaweed, tmp_path: Path, prefix: str
+) -> None:
+    make_three_shards(qdrant, "docs")
+    ragops = write_config(
+        tmp_path,
+        qdrant,
+        f"s3://{seaweed.bucket}/{prefix}",
+        endpoint=seaweed.endpoint,
+        mode="shards",
+    )
+    assert ragops.run("snapshot", "create", "--collection", "docs").returncode == 0
+    manifest = json.loads(ragops.run("snapshot", "list", "--json").stdout)[0]
+    damaged = next(s for s in manifest["shards"] if s["id"] == 2)  # the last one uploaded
+    key = f"{prefix}/{damaged['key']}"
+    seaweed.boto().put_object(Bucket=seaweed.bucket, Key=key, Body=b"\0" * damaged["size"])
+    failed = ragops.run("snapshot", "restore", manifest["id"], "--to-collection", "docs2")
+    assert failed.returncode == 1
+    last = failed.stderr.strip().splitlines()[-1]
+    assert last.startswith(f"ragops: {manifest['id']}: shard 2 failed: "), last
+    assert "does not match its manifest" in last and "is unchanged" not in last
+    assert last.endswith("'docs2' is incomplete: run the restore again with --force"), last
+    assert "Traceback" not in failed.stderr
