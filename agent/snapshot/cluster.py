@@ -101,3 +101,52 @@ def plan_sources(
     if not plan:
         raise SnapshotError(f"{collection}: no node reports any shard of it")
     return plan
+
+
+def plan_destinations(
+    collection: str,
+    shard_ids: list[int],
+    nodes: list[Node],
+    views: dict[str, dict[str, Any]],
+    down: dict[str, str],
+) -> dict[int, Node]:
+    """Pure: shard id -> the node to upload it to when restoring into ``collection``.
+
+    Qdrant recovers an uploaded shard only on a node holding a local replica of it ("Shard
+    {id} is not a local shard" elsewhere), and with priority=snapshot the other replicas
+    re-sync from that one: each shard goes to one holder, an Active one first, spread over
+    the nodes. ``views`` and ``down`` as for plan_sources. Raises before any upload."""
+    left = (
+        f"nothing was uploaded; {collection!r} is left created and empty, and a new restore "
+        "replaces it"
+    )
+    for node in nodes:
+        if node.url in down:
+            shards = ", ".join(map(str, held_by(views, node))) or "unknown shards"
+            raise SnapshotError(
+                f"restore into {collection!r}: node {describe_node(node)} is down "
+                f"({down[node.url]}); it holds shard(s) {shards}; {left}: bring the node back "
+                "(or correct qdrant.nodes) and run the restore again"
+            )
+    load = {node.url: 0 for node in nodes}
+    plan: dict[int, Node] = {}
+    for shard_id in sorted(set(shard_ids)):
+        holders = [
+            (0 if s.get("state") == "Active" else 1, node)
+            for node in nodes
+            for s in views.get(node.url, {}).get("local_shards", [])
+            if int(s["shard_id"]) == shard_id
+        ]
+        if not holders:
+            counts = sorted({int(v.get("shard_count", 0)) for v in views.values()})
+            raise SnapshotError(
+                f"restore into {collection!r}: no node holds shard {shard_id} of the snapshot "
+                f"(asked {', '.join(describe_node(n) for n in nodes)}; the new collection has "
+                f"{'/'.join(map(str, counts)) or 'no'} shard(s)); {left}: list every peer in "
+                "qdrant.nodes (or let GET /cluster find them) and check the snapshot's "
+                "shard_number"
+            )
+        _, chosen = min(holders, key=lambda h: (h[0], load[h[1].url]))
+        load[chosen.url] += 1
+        plan[shard_id] = chosen
+    return plan

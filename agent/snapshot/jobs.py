@@ -327,6 +327,7 @@ def restore_snapshot(
     log.info("snapshot.restore.started", id=manifest.id, collection=dest)
     upload_object(
         job,
+        job.qdrant,
         dest,
         manifest.object_key,
         size=manifest.size,

@@ -2,7 +2,11 @@
 
 Create the collection from the recorded config, recreate the payload indexes, upload each
 shard (``POST .../shards/{id}/snapshots/upload?priority=snapshot&checksum=``, streamed),
-check the count, and with ``--with-aliases`` point the aliases at it.
+check the count, and with ``--with-aliases`` point the aliases at it. In a cluster Qdrant
+recovers a shard only on a node holding a replica of it, so each shard goes to one such node
+(the nodes found as create finds them, their ``GET /collections/{c}/cluster`` views read
+once the collection exists, ``plan_destinations``); a node down or a shard no node holds
+stops the restore before any upload.
 """
 
 from __future__ import annotations
@@ -10,13 +14,19 @@ from __future__ import annotations
 import hashlib
 import secrets
 from collections.abc import Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import structlog
 
+from agent.errors import RagopsError
+from agent.snapshot.cluster import Node, describe_node, plan_destinations
 from agent.snapshot.jobs import CHUNK, Job, SnapshotError
 from agent.snapshot.manifest import Manifest
 from agent.snapshot.progress import TransferProgress
+from agent.snapshot.shards import cluster_nodes
+
+if TYPE_CHECKING:
+    from agent.qdrant import QdrantClient
 
 log = structlog.get_logger("ragops.snapshot")
 
@@ -62,17 +72,43 @@ def restore_shards(job: Job, manifest: Manifest, dest: str, with_aliases: bool) 
     qdrant.create_collection(dest, create_body(config))
     for name, schema in index_schemas(manifest.collection_info.get("payload_schema") or {}):
         qdrant.create_field_index(dest, name, schema)
-    log.info("snapshot.restore.started", id=manifest.id, collection=dest, mode="shards")
-    for shard in manifest.shards:
-        upload_object(
-            job,
-            dest,
-            str(shard["key"]),
-            size=int(shard["size"]),
-            sha256=str(shard["sha256"]),
-            what=f"{manifest.id} shard {shard['id']}",
-            shard_id=int(shard["id"]),
+    nodes = cluster_nodes(qdrant, job.nodes)
+    clients: dict[str, QdrantClient] = {}
+    try:
+        plan = _plan_uploads(job, manifest, dest, nodes, clients)
+        log.info(
+            "snapshot.restore.started",
+            id=manifest.id,
+            collection=dest,
+            mode="shards",
+            nodes=len(nodes),
         )
+        for shard in manifest.shards:
+            shard_id = int(shard["id"])
+            node = plan[shard_id]
+            try:
+                upload_object(
+                    job,
+                    clients.get(node.url, qdrant),
+                    dest,
+                    str(shard["key"]),
+                    size=int(shard["size"]),
+                    sha256=str(shard["sha256"]),
+                    what=f"{manifest.id} shard {shard_id}",
+                    shard_id=shard_id,
+                )
+            except RagopsError as exc:
+                # The shards before this one are loaded: the collection is neither the
+                # snapshot's nor what it was.
+                where = f" to node {describe_node(node)}" if clients else ""
+                raise SnapshotError(
+                    f"{manifest.id}: shard {shard_id}{where} failed: {exc.message}; "
+                    f"{dest!r} is incomplete: run the restore again with --force"
+                ) from None
+    finally:
+        for client in clients.values():
+            if client is not qdrant:
+                client.close()
     count = qdrant.count(dest)
     if manifest.points_count_exact and count != manifest.points_count:
         raise SnapshotError(
@@ -88,8 +124,28 @@ def restore_shards(job: Job, manifest: Manifest, dest: str, with_aliases: bool) 
     return count
 
 
+def _plan_uploads(
+    job: Job, manifest: Manifest, dest: str, nodes: list[Node], clients: dict[str, QdrantClient]
+) -> dict[int, Node]:
+    """Each shard's node; ``clients`` gets a client for every node asked (to be closed)."""
+    ids = [int(s["id"]) for s in manifest.shards]
+    if nodes == [Node(job.qdrant.base_url)]:
+        return {shard_id: nodes[0] for shard_id in ids}  # one node: every shard is local
+    views: dict[str, dict[str, Any]] = {}
+    down: dict[str, str] = {}
+    for node in nodes:
+        client = job.qdrant if node.url == job.qdrant.base_url else job.qdrant.for_node(node.url)
+        clients[node.url] = client
+        try:
+            views[node.url] = client.collection_cluster(dest)
+        except RagopsError as exc:
+            down[node.url] = exc.message
+    return plan_destinations(dest, ids, nodes, views, down)
+
+
 def upload_object(
     job: Job,
+    qdrant: QdrantClient,
     dest: str,
     key: str,
     *,
@@ -100,7 +156,8 @@ def upload_object(
 ) -> None:
     """Stream one stored object into Qdrant's upload-recover (a collection's or a shard's),
     checking it against its manifest on the way: a mismatch stops before the closing
-    boundary, so Qdrant sees a broken upload, not a snapshot."""
+    boundary, so Qdrant sees a broken upload, not a snapshot. ``qdrant`` is the node to
+    send it to (in a cluster, one holding the shard)."""
     boundary = secrets.token_hex(16)
     filename = key.rpartition("/")[2]
     head = (
@@ -123,13 +180,14 @@ def upload_object(
         if seen != size or digest.hexdigest() != sha256:
             raise SnapshotError(
                 f"{what}: the stored object does not match its manifest (size {seen}, "
-                f"SHA-256 {digest.hexdigest()}); restore stopped, {dest!r} is unchanged"
+                f"SHA-256 {digest.hexdigest()}); restore stopped"
+                + ("" if shard_id is not None else f", {dest!r} is unchanged")
             )
         yield tail
 
     stream = body()
     try:
-        job.qdrant.upload_snapshot(
+        qdrant.upload_snapshot(
             dest,
             stream,
             content_type=f"multipart/form-data; boundary={boundary}",

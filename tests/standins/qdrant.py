@@ -67,11 +67,13 @@ if TYPE_CHECKING:
         HttpError,
         stream_multipart_file,
     )
+    from tests.standins.qdrant_peers import PEER_HEADER
     from tests.standins.qdrant_state import State, control
 else:
     import qdrant_api as api
     import qdrant_shards as shards
     from qdrant_body import BLOCK, BodyReader, HashingWriter, HttpError, stream_multipart_file
+    from qdrant_peers import PEER_HEADER
     from qdrant_state import State, control
 
 HEALTH = {"/healthz": "healthz check passed", "/livez": "healthz check passed"}
@@ -195,6 +197,8 @@ class Handler(BaseHTTPRequestHandler):
             self.close_connection = True
 
     def record(self, method: str, path: str, raw_query: str, body: Any, ctype: str = "") -> None:
+        if self.headers.get(PEER_HEADER) is not None:
+            return  # a peer's consensus or re-sync, not a client's request
         if self.state.compact and method == "PUT" and path.endswith("/points"):
             body = api.summarize_upsert(body)
         with self.state.lock:

@@ -15,6 +15,9 @@
   mode (``--peer-id``, ``--peers``, ``--placement``) each stand-in holds every shard's data
   but serves as *local* only the shards the placement gives its peer id, and reports the
   others as remote on their peers, as the nodes of one cluster do.
+- In multi-node mode a shard upload to a node not holding the shard is refused (400
+  ``Shard {id} is not a local shard``), and collection create / delete and payload indexes
+  reach every peer, as Qdrant's consensus does (qdrant_peers.py).
 - Aliases (``GET /collections/{c}/aliases``, ``POST /collections/aliases``), which a
   shards-mode restore recreates (payload indexes are qdrant_api.py's).
 """
@@ -41,11 +44,13 @@ from typing import TYPE_CHECKING, Any
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 if TYPE_CHECKING:
+    from tests.standins import qdrant_peers as peers
     from tests.standins.qdrant import Handler
     from tests.standins.qdrant_api import collection
     from tests.standins.qdrant_body import HashingWriter, HttpError, stream_multipart_file
     from tests.standins.qdrant_state import State
 else:
+    import qdrant_peers as peers
     from qdrant_api import collection
     from qdrant_body import HashingWriter, HttpError, stream_multipart_file
 
@@ -242,6 +247,10 @@ def upload_shard(handler: Handler, name: str, raw_id: str, query: dict[str, str]
             raise HttpError(
                 400, f"Bad request: Snapshot checksum mismatch: expected {expected}, got {actual}"
             )
+        # As recover_shard_snapshot: only a node holding a replica of the shard takes it (a
+        # peer re-syncing its replica from the holder is not asked).
+        if not is_local(state, shard_id) and not peers.from_peer(handler):
+            raise HttpError(400, f"Wrong input: Shard {shard_id} is not a local shard")
         if query.get("priority", "replica") == "replica":
             return  # single node: the local replica wins over the snapshot
         target = unpacked / "shard"
@@ -262,6 +271,7 @@ def upload_shard(handler: Handler, name: str, raw_id: str, query: dict[str, str]
                     coll.shards[shard_id] = edge.EdgeShard.create(str(final), coll.engine_config)
                     why = f"the snapshot does not load: {exc}"
                     raise HttpError(400, f"Bad request: {why}") from None
+        peers.replicate_shard(handler, name, shard_id, tmp, actual)
     finally:
         with contextlib.suppress(FileNotFoundError):
             tmp.unlink()
@@ -337,6 +347,8 @@ def route(
 ) -> bool:
     """Serve the shard, cluster, alias and index endpoints; False when ``rest`` is none."""
     state, t0 = handler.state, time.monotonic()
+    if state.peers and peers.consensus(handler, method, name, rest, query, body, t0):
+        return True
     if len(rest) == 3 and rest[0] == "shards" and rest[2] == "snapshot" and method == "GET":
         stream_shard(handler, name, rest[1])
     elif rest[:1] == ["shards"] and rest[2:] == ["snapshots", "upload"] and method == "POST":

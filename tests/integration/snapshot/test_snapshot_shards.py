@@ -45,6 +45,13 @@ def make_three_shards(standin: QdrantStandin, name: str, points: int = 300) -> N
         "optimizers_config": {"default_segment_number": 2},
     }
     standin.call("PUT", f"/collections/{name}", json=body)
+    fill(standin, name, points)
+    standin.call(
+        "PUT", f"/collections/{name}/index", json={"field_name": "tag", "field_schema": "keyword"}
+    )
+
+
+def fill(standin: QdrantStandin, name: str, points: int = 300) -> None:
     batch = [
         {
             "id": i,
@@ -55,9 +62,6 @@ def make_three_shards(standin: QdrantStandin, name: str, points: int = 300) -> N
     ]
     standin.call(
         "PUT", f"/collections/{name}/points", params={"wait": "true"}, json={"points": batch}
-    )
-    standin.call(
-        "PUT", f"/collections/{name}/index", json={"field_name": "tag", "field_schema": "keyword"}
     )
 
 
@@ -123,6 +127,7 @@ def test_three_shards_round_trip_through_seaweedfs_stage_nothing_on_the_host(
     assert aliases == [{"alias_name": "live", "collection_name": "docs2"}]
     uploads = [r["path"] for r in qdrant.requests() if r["path"].endswith("/upload")]
     assert sorted(uploads) == [f"/collections/docs2/shards/{i}/snapshots/upload" for i in range(3)]
+    assert "/collections/docs2/cluster" not in {r["path"] for r in qdrant.requests()}  # one node
 
 
 def test_a_reader_stall_beyond_the_idle_timeout_fails_clearly_and_aborts_the_upload(
@@ -183,8 +188,11 @@ def cluster(tmp_path: Path) -> Iterator[list[QdrantStandin]]:
 
 
 def cluster_config(tmp: Path, nodes: list[QdrantStandin], seaweed: Seaweed, prefix: str) -> Ragops:
-    for node in nodes:
-        make_three_shards(node, "docs")
+    """ "docs" created through the first node (consensus creates it on every node); each
+    stand-in holds every shard's data, so the points are written to each."""
+    make_three_shards(nodes[0], "docs")
+    for node in nodes[1:]:
+        fill(node, "docs")
     return write_config(
         tmp, nodes[0], f"s3://{seaweed.bucket}/{prefix}", endpoint=seaweed.endpoint, mode="shards"
     )
@@ -308,3 +316,108 @@ def test_a_shard_without_an_active_replica_fails_in_one_line_before_any_stream(
     finally:
         for node in nodes:
             node.stop()
+
+
+def uploads(node: QdrantStandin, name: str) -> list[int]:
+    """The shard ids uploaded to ``node`` by a client, as the stand-in recorded them."""
+    prefix, suffix = f"/collections/{name}/shards/", "/snapshots/upload"
+    return [
+        int(r["path"][len(prefix) : -len(suffix)])
+        for r in node.requests()
+        if r["method"] == "POST" and r["path"].startswith(prefix) and r["path"].endswith(suffix)
+    ]
+
+
+def shards_snapshot(ragops: Ragops, nodes: list[QdrantStandin]) -> dict[str, Any]:
+    """A shards-mode snapshot of \"docs\", the nodes' request records cleared after it."""
+    done = ragops.run("snapshot", "create", "--collection", "docs")
+    assert done.returncode == 0, done.stderr
+    manifest: dict[str, Any] = json.loads(ragops.run("snapshot", "list", "--json").stdout)[0]
+    for node in nodes:
+        node.call("DELETE", "/_requests")
+    return manifest
+
+
+def test_a_cluster_restore_uploads_every_shard_once_to_a_node_holding_it(
+    cluster: list[QdrantStandin], seaweed: Seaweed, tmp_path: Path, prefix: str
+) -> None:
+    ragops = cluster_config(tmp_path, cluster, seaweed, prefix)
+    manifest = shards_snapshot(ragops, cluster)
+    restored = ragops.run("snapshot", "restore", manifest["id"], "--to-collection", "docs2")
+    assert restored.returncode == 0, restored.stderr
+    held = {0: [1], 1: [2, 3], 2: [3]}  # the fixture's placement: shard -> peers
+    by_node = {peer: uploads(node, "docs2") for peer, node in enumerate(cluster, start=1)}
+    sent = sorted(s for shards in by_node.values() for s in shards)
+    assert sent == [0, 1, 2], by_node
+    for peer, shards in by_node.items():
+        assert all(peer in held[s] for s in shards), by_node
+    for node in cluster:
+        assert node.count("docs2") == 300
+        assert sample(node, "docs2") == sample(node, "docs")
+        assert (
+            node.call("GET", "/collections/docs2")["config"]
+            == (node.call("GET", "/collections/docs")["config"])
+        )
+
+
+def test_a_cluster_restore_with_a_node_down_fails_naming_it_before_any_upload(
+    cluster: list[QdrantStandin], seaweed: Seaweed, tmp_path: Path, prefix: str
+) -> None:
+    ragops = cluster_config(tmp_path, cluster, seaweed, prefix)
+    manifest = shards_snapshot(ragops, cluster)
+    victim = cluster[2]  # peer 3: shard 1's second replica, shard 2's only one
+    victim.proc.kill()
+    victim.proc.wait(10)
+    failed = ragops.run("snapshot", "restore", manifest["id"], "--to-collection", "docs2")
+    assert failed.returncode == 1
+    last = failed.stderr.strip().splitlines()[-1]
+    assert last.startswith(f"ragops: restore into 'docs2': node {victim.url} (peer 3) is down")
+    assert "it holds shard(s) 1, 2" in last and "Traceback" not in failed.stderr
+    assert "nothing was uploaded; 'docs2' is left created and empty" in last
+    assert [uploads(node, "docs2") for node in cluster[:2]] == [[], []]
+    for node in cluster[:2]:
+        assert node.count("docs2") == 0  # as the error says: created, empty
+
+
+def test_a_failed_shard_upload_in_a_cluster_names_the_shard_and_the_node(
+    cluster: list[QdrantStandin], seaweed: Seaweed, tmp_path: Path, prefix: str
+) -> None:
+    ragops = cluster_config(tmp_path, cluster, seaweed, prefix)
+    manifest = shards_snapshot(ragops, cluster)
+    damaged = next(s for s in manifest["shards"] if s["id"] == 2)  # held by peer 3 only
+    key = f"{prefix}/{damaged['key']}"
+    seaweed.boto().put_object(Bucket=seaweed.bucket, Key=key, Body=b"\0" * damaged["size"])
+    failed = ragops.run("snapshot", "restore", manifest["id"], "--to-collection", "docs2")
+    assert failed.returncode == 1
+    last = failed.stderr.strip().splitlines()[-1]
+    assert last.startswith(
+        f"ragops: {manifest['id']}: shard 2 to node {cluster[2].url} (peer 3) failed: "
+    ), last
+    assert "does not match its manifest" in last and "run the restore again with --force" in last
+    assert "Traceback" not in failed.stderr
+    assert sorted(s for node in cluster for s in uploads(node, "docs2")) == [0, 1, 2]
+
+
+def test_a_damaged_shard_on_one_node_says_the_collection_is_incomplete_not_unchanged(
+    qdrant: QdrantStandin, seaweed: Seaweed, tmp_path: Path, prefix: str
+) -> None:
+    make_three_shards(qdrant, "docs")
+    ragops = write_config(
+        tmp_path,
+        qdrant,
+        f"s3://{seaweed.bucket}/{prefix}",
+        endpoint=seaweed.endpoint,
+        mode="shards",
+    )
+    assert ragops.run("snapshot", "create", "--collection", "docs").returncode == 0
+    manifest = json.loads(ragops.run("snapshot", "list", "--json").stdout)[0]
+    damaged = next(s for s in manifest["shards"] if s["id"] == 2)  # the last one uploaded
+    key = f"{prefix}/{damaged['key']}"
+    seaweed.boto().put_object(Bucket=seaweed.bucket, Key=key, Body=b"\0" * damaged["size"])
+    failed = ragops.run("snapshot", "restore", manifest["id"], "--to-collection", "docs2")
+    assert failed.returncode == 1
+    last = failed.stderr.strip().splitlines()[-1]
+    assert last.startswith(f"ragops: {manifest['id']}: shard 2 failed: "), last
+    assert "does not match its manifest" in last and "is unchanged" not in last
+    assert last.endswith("'docs2' is incomplete: run the restore again with --force"), last
+    assert "Traceback" not in failed.stderr
