@@ -62,6 +62,23 @@ def describe_node(node: Node) -> str:
     return node.url + (f" (peer {node.peer_id})" if node.peer_id is not None else "")
 
 
+def _refuse_down(
+    nodes: list[Node],
+    views: dict[str, dict[str, Any]],
+    down: dict[str, str],
+    what: str,
+    outcome: str,
+) -> None:
+    """The first node of ``down`` fails the run, named with the shards it holds."""
+    for node in nodes:
+        if node.url in down:
+            shards = ", ".join(map(str, held_by(views, node))) or "unknown shards"
+            raise SnapshotError(
+                f"{what}: node {describe_node(node)} is down ({down[node.url]}); it holds "
+                f"shard(s) {shards}; {outcome}"
+            )
+
+
 def plan_sources(
     collection: str,
     nodes: list[Node],
@@ -70,13 +87,7 @@ def plan_sources(
 ) -> dict[int, Node]:
     """Pure: shard id -> the node to stream it from. ``views`` are the answers of
     ``GET /collections/{c}/cluster`` by node URL, ``down`` the nodes that gave none."""
-    for node in nodes:
-        if node.url in down:
-            shards = ", ".join(map(str, held_by(views, node))) or "unknown shards"
-            raise SnapshotError(
-                f"{collection}: node {describe_node(node)} is down ({down[node.url]}); it "
-                f"holds shard(s) {shards}; nothing was committed"
-            )
+    _refuse_down(nodes, views, down, collection, "nothing was committed")
     counts = {int(v.get("shard_count", 0)) for v in views.values()}
     shard_count = max(counts) if counts else 0
     load = {node.url: 0 for node in nodes}
@@ -120,14 +131,13 @@ def plan_destinations(
         f"nothing was uploaded; {collection!r} is left created and empty, and a new restore "
         "replaces it"
     )
-    for node in nodes:
-        if node.url in down:
-            shards = ", ".join(map(str, held_by(views, node))) or "unknown shards"
-            raise SnapshotError(
-                f"restore into {collection!r}: node {describe_node(node)} is down "
-                f"({down[node.url]}); it holds shard(s) {shards}; {left}: bring the node back "
-                "(or correct qdrant.nodes) and run the restore again"
-            )
+    _refuse_down(
+        nodes,
+        views,
+        down,
+        f"restore into {collection!r}",
+        f"{left}: bring the node back (or correct qdrant.nodes) and run the restore again",
+    )
     load = {node.url: 0 for node in nodes}
     plan: dict[int, Node] = {}
     for shard_id in sorted(set(shard_ids)):
