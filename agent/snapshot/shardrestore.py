@@ -23,7 +23,7 @@ from agent.snapshot.cluster import Node, describe_node, plan_destinations
 from agent.snapshot.jobs import CHUNK, Job, SnapshotError
 from agent.snapshot.manifest import Manifest
 from agent.snapshot.progress import TransferProgress
-from agent.snapshot.shards import cluster_nodes
+from agent.snapshot.shards import cluster_nodes, read_views
 
 if TYPE_CHECKING:
     from agent.qdrant import QdrantClient
@@ -131,15 +131,7 @@ def _plan_uploads(
     ids = [int(s["id"]) for s in manifest.shards]
     if nodes == [Node(job.qdrant.base_url)]:
         return {shard_id: nodes[0] for shard_id in ids}  # one node: every shard is local
-    views: dict[str, dict[str, Any]] = {}
-    down: dict[str, str] = {}
-    for node in nodes:
-        client = job.qdrant if node.url == job.qdrant.base_url else job.qdrant.for_node(node.url)
-        clients[node.url] = client
-        try:
-            views[node.url] = client.collection_cluster(dest)
-        except RagopsError as exc:
-            down[node.url] = exc.message
+    views, down = read_views(job.qdrant, nodes, dest, clients)
     return plan_destinations(dest, ids, nodes, views, down)
 
 

@@ -110,6 +110,29 @@ def cluster_nodes(qdrant: QdrantClient, configured: list[str]) -> list[Node]:
     return nodes_from_status(qdrant.base_url, qdrant.cluster_status())
 
 
+def read_views(
+    qdrant: QdrantClient,
+    nodes: list[Node],
+    collection: str,
+    clients: dict[str, QdrantClient],
+) -> tuple[dict[str, dict[str, Any]], dict[str, str]]:
+    """Every node's ``GET /collections/{c}/cluster`` (views by URL) and the nodes that gave
+    none (down, with why). ``clients`` gets a client for each node; the caller closes those
+    that are not ``qdrant``."""
+    views: dict[str, dict[str, Any]] = {}
+    down: dict[str, str] = {}
+    for node in nodes:
+        client = clients.get(node.url) or (
+            qdrant if node.url == qdrant.base_url else qdrant.for_node(node.url)
+        )
+        clients[node.url] = client
+        try:
+            views[node.url] = client.collection_cluster(collection)
+        except RagopsError as exc:
+            down[node.url] = exc.message
+    return views, down
+
+
 def create_shards_snapshot(
     job: Job, collection: str, qdrant_version: str, configured_nodes: list[str]
 ) -> Manifest:
@@ -120,20 +143,12 @@ def create_shards_snapshot(
     info = job.qdrant.collection_info(collection)
     aliases = job.qdrant.collection_aliases(collection)
     nodes = cluster_nodes(job.qdrant, configured_nodes)
-    clients = {n.url: job.qdrant if n.url == job.qdrant.base_url else None for n in nodes}
+    clients: dict[str, QdrantClient] = {}
     run: _Run | None = None
     progress = TransferProgress("snapshot.upload.progress", None, collection, collection=collection)
     log.info("snapshot.create.started", collection=collection, mode="shards", nodes=len(nodes))
     try:
-        views: dict[str, dict[str, Any]] = {}
-        down: dict[str, str] = {}
-        for node in nodes:
-            client = clients[node.url] or job.qdrant.for_node(node.url)
-            clients[node.url] = client
-            try:
-                views[node.url] = client.collection_cluster(collection)
-            except RagopsError as exc:
-                down[node.url] = exc.message
+        views, down = read_views(job.qdrant, nodes, collection, clients)
         plan = plan_sources(collection, nodes, views, down)
         streams, per_stream = plan_streams(len(plan), job.target.concurrency)
         run = _Run(job.target, collection, stamp, deadline, per_stream, progress, views)
@@ -167,7 +182,7 @@ def create_shards_snapshot(
     finally:
         progress.close()
         for other in clients.values():
-            if other is not None and other is not job.qdrant:
+            if other is not job.qdrant:
                 other.close()
     record_success(
         job.state_dir, collection, job.now().timestamp(), manifest.size, progress.elapsed
@@ -185,7 +200,7 @@ def create_shards_snapshot(
 
 
 def _take_shards(
-    run: _Run, plan: dict[int, Node], clients: dict[str, QdrantClient | None], streams: int
+    run: _Run, plan: dict[int, Node], clients: dict[str, QdrantClient], streams: int
 ) -> list[dict[str, Any]]:
     """Every shard of ``plan`` stored, ``streams`` at a time; the first failure stops the
     others (their uploads are aborted) and is raised once all have stopped."""
@@ -207,10 +222,7 @@ def _take_shards(
     return [futures[shard_id].result() for shard_id in sorted(futures)]
 
 
-def _take_shard(
-    run: _Run, shard_id: int, node: Node, client: QdrantClient | None
-) -> dict[str, Any]:
-    assert client is not None
+def _take_shard(run: _Run, shard_id: int, node: Node, client: QdrantClient) -> dict[str, Any]:
     key = shard_key(run.collection, run.stamp, shard_id)
     try:
         if run.cancel.is_set():
